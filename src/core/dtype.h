@@ -1,0 +1,44 @@
+// Element types of weights and activations, and the scalar conversions between them.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace edgerun {
+
+enum class DType : uint8_t {
+  F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL,
+  // Block-quantized types (added with the quantization work); rows are whole blocks.
+  Q8_0, Q4_0, Q4_K, Q6_K,
+};
+
+const char* dtype_name(DType t);
+// Bytes per element for plain types; 0 for block types (use block_bytes/block_elems).
+size_t dtype_size(DType t);
+bool dtype_is_quantized(DType t);
+// Elements per block and bytes per block (1 and dtype_size for plain types).
+size_t dtype_block_elems(DType t);
+size_t dtype_block_bytes(DType t);
+// Bytes needed for `n` elements along a row, or 0 if n is not a whole number of blocks.
+size_t dtype_row_bytes(DType t, int64_t n);
+
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Round to nearest even, NaN kept quiet.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffff) > 0x7f800000) return uint16_t((bits >> 16) | 0x40);
+  bits += 0x7fff + ((bits >> 16) & 1);
+  return uint16_t(bits >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+
+}  // namespace edgerun

@@ -1,0 +1,17 @@
+// One error type for the whole engine: "where: problem". Parsers throw it; the CLI prints
+// its message on one line and exits non-zero; the server turns it into a 4xx JSON error.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace edgerun {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Throws Error("<where>: <problem>"). `where` names the file, field or tensor at fault.
+[[noreturn]] void fail(const std::string& where, const std::string& problem);
+
+}  // namespace edgerun
