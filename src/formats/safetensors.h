@@ -12,14 +12,19 @@
 namespace edgerun {
 
 struct SafetensorsFile {
+  // Keeps the bytes alive. A tensor whose data is not aligned for its dtype in the file is
+  // copied to an aligned buffer that this pointer also owns.
   std::shared_ptr<Storage> storage;
-  std::vector<Tensor> tensors;  // views into storage, in header order
+  std::vector<Tensor> tensors;  // views into storage (or those copies), in header order
   std::vector<std::pair<std::string, std::string>> metadata;  // __metadata__
 };
 
 // Maps and validates one .safetensors file. Throws Error("<path>: <problem>").
 // Dtypes the engine cannot compute with (F8_*, C64, ...) are rejected naming the tensor.
 SafetensorsFile read_safetensors(const std::string& path);
+// Same checks on bytes already owned by `storage` (a mapping or a borrowed buffer); errors name
+// storage->name().
+SafetensorsFile parse_safetensors(std::shared_ptr<Storage> storage);
 
 // Reads model.safetensors.index.json and every shard it names (each mapped once). Tensors
 // listed in weight_map must exist in the shard named for them.

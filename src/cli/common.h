@@ -1,0 +1,23 @@
+// Pieces shared by the subcommands: opening the model named by -m (or the default one).
+#pragma once
+#include <string>
+
+#include "runtime/model_loader.h"
+
+namespace edgerun::cli {
+
+// Name shown for the model linked into the binary.
+inline constexpr const char* kDefaultModelName = "stories260K (built in)";
+
+// Loads `path`, or the built-in default model when path is empty.
+LoadedModel open_model(const std::string& path, const LoadOptions& options);
+
+// Parses "1,2,3" (spaces allowed) into ids; throws Error naming `option` on bad input.
+std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);
+
+// Human-readable byte count ("1.23 GiB").
+std::string format_bytes(double bytes);
+
+int run_info(const std::string& model_path);
+
+}  // namespace edgerun::cli

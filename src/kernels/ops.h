@@ -1,0 +1,19 @@
+// Element-wise and row-wise operations of the decoder: norms, activations, softmax.
+#pragma once
+#include <cstdint>
+
+namespace edgerun {
+
+// y = w ⊙ x / sqrt(mean(x²) + eps), one row of length n (statistics in f32, as HF computes them).
+void rmsnorm(const float* x, const float* w, float eps, int64_t n, float* y);
+
+// gate[i] = silu(gate[i]) * up[i]  (SwiGLU).
+void silu_mul(float* gate, const float* up, int64_t n);
+
+// In-place softmax of x[0..n): subtract max, exp, normalise.
+void softmax(float* x, int64_t n);
+
+// y += x
+void add_inplace(float* y, const float* x, int64_t n);
+
+}  // namespace edgerun

@@ -1,0 +1,153 @@
+// The Llama-family forward pass, top to bottom. Weights are views into the mapped checkpoint;
+// only the tiny norm vectors are converted to F32 copies.
+#include "models/llama.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+
+namespace edgerun {
+
+namespace {
+
+// Tensor names in the two layouts. HF: model.layers.N.self_attn.q_proj.weight;
+// GGUF: blk.N.attn_q.weight.
+struct Names {
+  bool gguf;
+  std::string embed() const { return gguf ? "token_embd.weight" : "model.embed_tokens.weight"; }
+  std::string norm() const { return gguf ? "output_norm.weight" : "model.norm.weight"; }
+  std::string head() const { return gguf ? "output.weight" : "lm_head.weight"; }
+  std::string layer(int64_t i, const char* hf, const char* gg) const {
+    return gguf ? "blk." + std::to_string(i) + "." + gg + ".weight"
+                : "model.layers." + std::to_string(i) + "." + hf + ".weight";
+  }
+};
+
+// Processing the prompt in chunks bounds the activation memory for long prompts.
+constexpr int64_t kMaxChunk = 256;
+
+std::vector<float> norm_weights(const WeightStore& w, const std::string& name, int64_t n) {
+  const Tensor& t = w.get(name, {n});
+  std::vector<float> out(static_cast<size_t>(n));
+  to_f32(t.dtype, t.data, out.data(), n);
+  return out;
+}
+
+const Tensor* matrix(const WeightStore& w, const std::string& name, int64_t rows, int64_t cols) {
+  const Tensor& t = w.get(name, {rows, cols});
+  if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
+    fail(w.source(), "tensor '" + name + "' has type " + dtype_name(t.dtype) +
+                         ", which this build cannot compute with yet (supported: F32, F16, BF16)");
+  return &t;
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(LlamaConfig config, const WeightStore& w) : cfg_(std::move(config)) {
+  const Names names{cfg_.gguf_names};
+  const int64_t H = cfg_.hidden_size;
+  rope_ = make_rope_table(cfg_.rope, cfg_.rope_interleaved, w.source());
+  embed_ = matrix(w, names.embed(), cfg_.vocab_size, H);
+  if (w.find(names.head())) lm_head_ = matrix(w, names.head(), cfg_.vocab_size, H);
+  else if (cfg_.tie_word_embeddings || cfg_.gguf_names) lm_head_ = embed_;  // GGUF omits output when tied
+  else fail(w.source(), "missing tensor '" + names.head() + "' (and tie_word_embeddings is false)");
+  final_norm_ = norm_weights(w, names.norm(), H);
+  for (int64_t i = 0; i < cfg_.n_layers; ++i) {
+    Layer L;
+    L.attn_norm = norm_weights(w, names.layer(i, "input_layernorm", "attn_norm"), H);
+    L.ffn_norm = norm_weights(w, names.layer(i, "post_attention_layernorm", "ffn_norm"), H);
+    L.wq = matrix(w, names.layer(i, "self_attn.q_proj", "attn_q"), cfg_.q_dim(), H);
+    L.wk = matrix(w, names.layer(i, "self_attn.k_proj", "attn_k"), cfg_.kv_dim(), H);
+    L.wv = matrix(w, names.layer(i, "self_attn.v_proj", "attn_v"), cfg_.kv_dim(), H);
+    L.wo = matrix(w, names.layer(i, "self_attn.o_proj", "attn_output"), H, cfg_.q_dim());
+    L.w_gate = matrix(w, names.layer(i, "mlp.gate_proj", "ffn_gate"), cfg_.intermediate_size, H);
+    L.w_up = matrix(w, names.layer(i, "mlp.up_proj", "ffn_up"), cfg_.intermediate_size, H);
+    L.w_down = matrix(w, names.layer(i, "mlp.down_proj", "ffn_down"), H, cfg_.intermediate_size);
+    layers_.push_back(std::move(L));
+  }
+}
+
+size_t LlamaModel::weight_bytes() const {
+  size_t total = embed_->nbytes + (lm_head_ != embed_ ? lm_head_->nbytes : 0) + final_norm_.size() * 4;
+  for (const Layer& L : layers_)
+    for (const Tensor* t : {L.wq, L.wk, L.wv, L.wo, L.w_gate, L.w_up, L.w_down}) total += t->nbytes;
+  return total + layers_.size() * 2 * size_t(cfg_.hidden_size) * 4;
+}
+
+LlamaState LlamaModel::new_state(int64_t context) const {
+  LlamaState s;
+  s.context = context;
+  const size_t n = size_t(cfg_.n_layers) * size_t(context) * size_t(cfg_.kv_dim());
+  s.k.assign(n, 0.0f);
+  s.v.assign(n, 0.0f);
+  return s;
+}
+
+void LlamaModel::forward(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
+                         float* logits, bool all_logits) const {
+  if (n <= 0) fail("forward", "no tokens to process");
+  if (state.n_past + n > state.context)
+    fail("context", std::to_string(state.n_past + n) + " tokens do not fit in the context of " +
+                        std::to_string(state.context) + " tokens");
+  for (int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
+      fail("input", "token id " + std::to_string(tokens[i]) + " is outside the vocabulary (size " +
+                        std::to_string(cfg_.vocab_size) + ")");
+  for (int64_t done = 0; done < n; done += kMaxChunk) {
+    const int64_t m = std::min(kMaxChunk, n - done);
+    const bool last_chunk = done + m == n;
+    if (all_logits) forward_chunk(tokens + done, m, state, pool, logits + done * cfg_.vocab_size, true);
+    else forward_chunk(tokens + done, m, state, pool, last_chunk ? logits : nullptr, false);
+  }
+}
+
+void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
+                               float* logits, bool all_logits) const {
+  const int64_t H = cfg_.hidden_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), F = cfg_.intermediate_size;
+  const int64_t start = state.n_past;
+  std::vector<float> x(size_t(n * H)), xn(size_t(n * H)), q(size_t(n * Q)), k(size_t(n * KV)),
+      v(size_t(n * KV)), att(size_t(n * Q)), gate(size_t(n * F)), up(size_t(n * F));
+  for (int64_t t = 0; t < n; ++t) tensor_row_to_f32(*embed_, tokens[t], &x[t * H]);
+  const AttentionShape shape{cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, float(1.0 / std::sqrt(double(cfg_.head_dim)))};
+
+  for (int64_t l = 0; l < cfg_.n_layers; ++l) {
+    const Layer& L = layers_[size_t(l)];
+    float* k_cache = state.k.data() + size_t(l) * state.context * KV;
+    float* v_cache = state.v.data() + size_t(l) * state.context * KV;
+    // Attention block.
+    for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
+    matmul(xn.data(), n, *L.wq, q.data(), pool);
+    matmul(xn.data(), n, *L.wk, k.data(), pool);
+    matmul(xn.data(), n, *L.wv, v.data(), pool);
+    if (cfg_.layer_uses_rope[size_t(l)]) {
+      for (int64_t t = 0; t < n; ++t) {
+        apply_rope(rope_, &q[t * Q], cfg_.n_heads, cfg_.head_dim, start + t);
+        apply_rope(rope_, &k[t * KV], cfg_.n_kv_heads, cfg_.head_dim, start + t);
+      }
+    }
+    std::copy(k.begin(), k.end(), k_cache + start * KV);
+    std::copy(v.begin(), v.end(), v_cache + start * KV);
+    attention(q.data(), n, start, k_cache, v_cache, shape, att.data(), pool);
+    matmul(att.data(), n, *L.wo, xn.data(), pool);
+    add_inplace(x.data(), xn.data(), n * H);
+    // MLP block (SwiGLU).
+    for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.ffn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
+    matmul(xn.data(), n, *L.w_gate, gate.data(), pool);
+    matmul(xn.data(), n, *L.w_up, up.data(), pool);
+    silu_mul(gate.data(), up.data(), n * F);
+    matmul(gate.data(), n, *L.w_down, xn.data(), pool);
+    add_inplace(x.data(), xn.data(), n * H);
+  }
+  state.n_past += n;
+  if (!logits) return;
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  for (int64_t t = first; t < n; ++t) rmsnorm(&x[t * H], final_norm_.data(), float(cfg_.rms_norm_eps), H, &xn[(t - first) * H]);
+  matmul(xn.data(), rows, *lm_head_, logits, pool);
+}
+
+}  // namespace edgerun

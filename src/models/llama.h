@@ -1,0 +1,82 @@
+// The Llama-family decoder: SmolLM2 (llama), SmolLM3 (NoPE layers), Llama 2/3 and Mistral-style
+// checkpoints, from Hugging Face safetensors or GGUF. Pre-norm blocks of RMSNorm → GQA attention
+// with RoPE → RMSNorm → SwiGLU MLP; final RMSNorm and the (possibly tied) LM head. MODELS.md §2–4.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+#include "formats/json_file.h"
+#include "formats/weight_store.h"
+#include "kernels/rope.h"
+
+namespace edgerun {
+
+class GgufFile;
+
+struct LlamaConfig {
+  std::string architecture;  // as named by the file: "LlamaForCausalLM", "smollm3", ...
+  int64_t vocab_size = 0, hidden_size = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int64_t intermediate_size = 0, max_position_embeddings = 0;
+  double rms_norm_eps = 1e-5;
+  RopeParams rope;
+  std::vector<bool> layer_uses_rope;  // false = NoPE layer (SmolLM3)
+  bool tie_word_embeddings = false;
+  bool rope_interleaved = false;      // GGUF llama-family files pair (2j, 2j+1)
+  bool gguf_names = false;            // tensor names: GGUF (blk.N.attn_q) vs HF (model.layers.N...)
+  int32_t bos_token_id = -1;
+  std::vector<int32_t> eos_token_ids;
+
+  int64_t q_dim() const { return n_heads * head_dim; }
+  int64_t kv_dim() const { return n_kv_heads * head_dim; }
+};
+
+// From a parsed config.json (`file` names it in errors). Throws for unknown architectures and
+// missing or inconsistent fields.
+LlamaConfig llama_config_from_hf(const json& config, const std::string& file);
+// From GGUF metadata (general.architecture llama | smollm3 | mistral).
+LlamaConfig llama_config_from_gguf(const GgufFile& gguf);
+
+// The KV cache and scratch buffers of one sequence.
+struct LlamaState {
+  int64_t context = 0;  // capacity in tokens
+  int64_t n_past = 0;   // tokens already in the cache
+  std::vector<float> k, v;  // [layer][context][kv_dim]
+};
+
+class LlamaModel {
+ public:
+  // Binds every weight by name, checking shapes, before anything is computed.
+  LlamaModel(LlamaConfig config, const WeightStore& weights);
+
+  const LlamaConfig& config() const { return cfg_; }
+  LlamaState new_state(int64_t context) const;
+
+  // Runs `n` tokens at positions state.n_past.. and appends them to the cache. Writes logits
+  // [n, vocab] when all_logits, else only the last position's [vocab]. Throws if the tokens do
+  // not fit in the context or an id is outside the vocabulary.
+  void forward(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
+               float* logits, bool all_logits) const;
+
+  // Bytes of weights the model reads (for `info` and memory estimates).
+  size_t weight_bytes() const;
+
+ private:
+  struct Layer {
+    std::vector<float> attn_norm, ffn_norm;  // small; kept as F32 copies
+    const Tensor *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
+  };
+  void forward_chunk(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
+                     float* logits, bool all_logits) const;
+
+  LlamaConfig cfg_;
+  RopeTable rope_;
+  const Tensor* embed_ = nullptr;
+  const Tensor* lm_head_ = nullptr;
+  std::vector<float> final_norm_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace edgerun

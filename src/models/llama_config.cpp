@@ -1,0 +1,170 @@
+// Reading a LlamaConfig from Hugging Face config.json or GGUF metadata.
+#include <algorithm>
+
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "models/llama.h"
+
+namespace edgerun {
+
+namespace {
+
+const char* const kHfModelTypes[] = {"llama", "smollm3", "mistral"};
+
+std::vector<int32_t> id_list(const json& v, const std::string& where) {
+  std::vector<int32_t> ids;
+  if (v.is_null()) return ids;
+  if (v.is_number_integer()) return {v.get<int32_t>()};
+  if (!v.is_array()) fail(where, "expected an integer or a list of integers");
+  for (const json& x : v) {
+    if (!x.is_number_integer()) fail(where, "expected a list of integers");
+    ids.push_back(x.get<int32_t>());
+  }
+  return ids;
+}
+
+void read_hf_rope(const json& c, const std::string& file, LlamaConfig& cfg) {
+  // transformers v5 puts everything in rope_parameters; older files use rope_theta + rope_scaling.
+  json scaling = json::object();
+  if (c.contains("rope_parameters") && c["rope_parameters"].is_object()) scaling = c["rope_parameters"];
+  else if (c.contains("rope_scaling") && c["rope_scaling"].is_object()) scaling = c["rope_scaling"];
+  const std::string where = file + ": rope scaling";
+  cfg.rope.theta = json_number_or(scaling, "rope_theta", json_number_or(c, "rope_theta", 10000.0, file), where);
+  std::string type = json_string_or(scaling, "rope_type", json_string_or(scaling, "type", "default", where), where);
+  cfg.rope.type = type;
+  cfg.rope.factor = json_number_or(scaling, "factor", 1.0, where);
+  cfg.rope.original_context = json_int_or(scaling, "original_max_position_embeddings", 0, where);
+  cfg.rope.beta_fast = json_number_or(scaling, "beta_fast", 32.0, where);
+  cfg.rope.beta_slow = json_number_or(scaling, "beta_slow", 1.0, where);
+  cfg.rope.mscale = json_number_or(scaling, "mscale", 0.0, where);
+  cfg.rope.mscale_all_dim = json_number_or(scaling, "mscale_all_dim", 0.0, where);
+  cfg.rope.attention_factor = json_number_or(scaling, "attention_factor", 0.0, where);
+  cfg.rope.truncate = json_bool_or(scaling, "truncate", true, where);
+  cfg.rope.low_freq_factor = json_number_or(scaling, "low_freq_factor", 1.0, where);
+  cfg.rope.high_freq_factor = json_number_or(scaling, "high_freq_factor", 4.0, where);
+  // YaRN recomputes the factor from the context lengths only when the original length is given.
+  if (type == "yarn" && cfg.rope.original_context > 0) cfg.rope.max_position = cfg.max_position_embeddings;
+  cfg.rope.rotary_dim = cfg.head_dim;
+}
+
+void check_shape(const LlamaConfig& cfg, const std::string& where) {
+  auto positive = [&](int64_t v, const char* name) {
+    if (v <= 0) fail(where, std::string("field '") + name + "' must be positive, got " + std::to_string(v));
+  };
+  positive(cfg.vocab_size, "vocab_size");
+  positive(cfg.hidden_size, "hidden_size");
+  positive(cfg.n_layers, "num_hidden_layers");
+  positive(cfg.n_heads, "num_attention_heads");
+  positive(cfg.n_kv_heads, "num_key_value_heads");
+  positive(cfg.head_dim, "head_dim");
+  positive(cfg.intermediate_size, "intermediate_size");
+  if (cfg.n_heads % cfg.n_kv_heads != 0)
+    fail(where, "num_attention_heads (" + std::to_string(cfg.n_heads) +
+                    ") is not a multiple of num_key_value_heads (" + std::to_string(cfg.n_kv_heads) + ")");
+  if (!(cfg.rms_norm_eps > 0)) fail(where, "rms_norm_eps must be positive");
+  if (cfg.layer_uses_rope.size() != size_t(cfg.n_layers))
+    fail(where, "no_rope_layers has " + std::to_string(cfg.layer_uses_rope.size()) + " entries for " +
+                    std::to_string(cfg.n_layers) + " layers");
+}
+
+}  // namespace
+
+LlamaConfig llama_config_from_hf(const json& c, const std::string& file) {
+  if (!c.is_object()) fail(file, "expected a JSON object");
+  LlamaConfig cfg;
+  const std::string model_type = json_string(c, "model_type", file);
+  bool known = false;
+  for (const char* t : kHfModelTypes) known = known || model_type == t;
+  if (!known)
+    fail(file, "unknown architecture: model_type '" + model_type + "' (supported: llama, smollm3, mistral)");
+  cfg.architecture = model_type;
+  if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
+      c["architectures"][0].is_string())
+    cfg.architecture = c["architectures"][0].get<std::string>();
+  cfg.vocab_size = json_int(c, "vocab_size", file);
+  cfg.hidden_size = json_int(c, "hidden_size", file);
+  cfg.n_layers = json_int(c, "num_hidden_layers", file);
+  cfg.n_heads = json_int(c, "num_attention_heads", file);
+  cfg.n_kv_heads = json_int_or(c, "num_key_value_heads", cfg.n_heads, file);
+  cfg.intermediate_size = json_int(c, "intermediate_size", file);
+  cfg.head_dim = json_int_or(c, "head_dim", cfg.n_heads > 0 ? cfg.hidden_size / cfg.n_heads : 0, file);
+  cfg.rms_norm_eps = json_number_or(c, "rms_norm_eps", 1e-6, file);
+  cfg.max_position_embeddings = json_int_or(c, "max_position_embeddings", 2048, file);
+  cfg.tie_word_embeddings = json_bool_or(c, "tie_word_embeddings", model_type == "smollm3", file);
+  const std::string act = json_string_or(c, "hidden_act", "silu", file);
+  if (act != "silu") fail(file + ": field 'hidden_act'", "'" + act + "' is not supported (expected silu)");
+  if (json_bool_or(c, "attention_bias", false, file)) fail(file + ": field 'attention_bias'", "biases are not supported");
+  if (json_bool_or(c, "mlp_bias", false, file)) fail(file + ": field 'mlp_bias'", "biases are not supported");
+  read_hf_rope(c, file, cfg);
+
+  cfg.layer_uses_rope.assign(size_t(std::max<int64_t>(cfg.n_layers, 0)), true);
+  if (model_type == "smollm3") {
+    // no_rope_layers[i] == 1 means layer i USES RoPE (the name is inverted; MODELS.md §3.2).
+    if (c.contains("no_rope_layers") && !c["no_rope_layers"].is_null()) {
+      const json& list = c["no_rope_layers"];
+      if (!list.is_array()) fail(file + ": field 'no_rope_layers'", "expected a list");
+      cfg.layer_uses_rope.clear();
+      for (const json& x : list) {
+        if (!x.is_number_integer()) fail(file + ": field 'no_rope_layers'", "expected integers");
+        cfg.layer_uses_rope.push_back(x.get<int64_t>() != 0);
+      }
+    } else {
+      const int64_t interval = json_int_or(c, "no_rope_layer_interval", 4, file);
+      if (interval <= 0) fail(file + ": field 'no_rope_layer_interval'", "must be positive");
+      for (int64_t i = 0; i < cfg.n_layers; ++i) cfg.layer_uses_rope[size_t(i)] = (i + 1) % interval != 0;
+    }
+  }
+  if (c.contains("bos_token_id") && c["bos_token_id"].is_number_integer()) cfg.bos_token_id = c["bos_token_id"].get<int32_t>();
+  if (c.contains("eos_token_id")) cfg.eos_token_ids = id_list(c["eos_token_id"], file + ": field 'eos_token_id'");
+  check_shape(cfg, file);
+  return cfg;
+}
+
+LlamaConfig llama_config_from_gguf(const GgufFile& g) {
+  LlamaConfig cfg;
+  const std::string arch = g.get_string("general.architecture");
+  if (arch != "llama" && arch != "smollm3" && arch != "mistral")
+    fail(g.path(), "unknown architecture '" + arch + "' in general.architecture (supported: llama, smollm3, mistral)");
+  cfg.architecture = arch;
+  cfg.gguf_names = true;
+  cfg.rope_interleaved = true;
+  const std::string p = arch + ".";
+  cfg.hidden_size = g.get_int(p + "embedding_length");
+  cfg.n_layers = g.get_int(p + "block_count");
+  cfg.n_heads = g.get_int(p + "attention.head_count");
+  cfg.n_kv_heads = g.get_int_or(p + "attention.head_count_kv", cfg.n_heads);
+  cfg.intermediate_size = g.get_int(p + "feed_forward_length");
+  cfg.head_dim = g.get_int_or(p + "attention.key_length", cfg.n_heads > 0 ? cfg.hidden_size / cfg.n_heads : 0);
+  cfg.rms_norm_eps = g.get_float(p + "attention.layer_norm_rms_epsilon");
+  cfg.max_position_embeddings = g.get_int_or(p + "context_length", 2048);
+  cfg.rope.theta = g.get_float_or(p + "rope.freq_base", 10000.0);
+  cfg.rope.rotary_dim = g.get_int_or(p + "rope.dimension_count", cfg.head_dim);
+  const std::string scaling = g.get_string_or(p + "rope.scaling.type", "none");
+  if (scaling == "none") {
+    cfg.rope.type = "default";
+  } else if (scaling == "linear" || scaling == "yarn") {
+    cfg.rope.type = scaling;
+    cfg.rope.factor = g.get_float_or(p + "rope.scaling.factor", 1.0);
+    cfg.rope.original_context = g.get_int_or(p + "rope.scaling.original_context_length", 0);
+    cfg.rope.beta_fast = g.get_float_or(p + "rope.scaling.yarn_beta_fast", 32.0);
+    cfg.rope.beta_slow = g.get_float_or(p + "rope.scaling.yarn_beta_slow", 1.0);
+  } else {
+    fail(g.path(), "rope scaling type '" + scaling + "' is not supported");
+  }
+  cfg.layer_uses_rope.assign(size_t(std::max<int64_t>(cfg.n_layers, 0)), true);
+  if (arch == "smollm3")  // llama.cpp fixes the NoPE step at 4 for this architecture
+    for (int64_t i = 0; i < cfg.n_layers; ++i) cfg.layer_uses_rope[size_t(i)] = (i + 1) % 4 != 0;
+
+  const GgufValue* tokens = g.find("tokenizer.ggml.tokens");
+  cfg.vocab_size = g.get_int_or(p + "vocab_size", tokens ? int64_t(tokens->array.size()) : 0);
+  cfg.bos_token_id = int32_t(g.get_int_or("tokenizer.ggml.bos_token_id", -1));
+  for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
+    const int64_t id = g.get_int_or(key, -1);
+    if (id >= 0 && std::find(cfg.eos_token_ids.begin(), cfg.eos_token_ids.end(), id) == cfg.eos_token_ids.end())
+      cfg.eos_token_ids.push_back(int32_t(id));
+  }
+  check_shape(cfg, g.path());
+  return cfg;
+}
+
+}  // namespace edgerun

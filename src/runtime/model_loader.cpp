@@ -1,0 +1,116 @@
+#include "runtime/model_loader.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "formats/json_file.h"
+#include "formats/safetensors.h"
+
+namespace edgerun {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void add_unique(std::vector<int32_t>& ids, int32_t id) {
+  if (id >= 0 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+}
+
+// generation_config.json: its eos_token_id wins over config.json's (as transformers' generate),
+// and its sampling settings become the defaults when do_sample is true.
+void read_generation_config(const std::string& dir, LoadedModel& m) {
+  const std::string file = dir + "/generation_config.json";
+  if (!file_exists(file)) return;
+  const json g = read_json_file(file);
+  if (!g.is_object()) fail(file, "expected a JSON object");
+  if (g.contains("eos_token_id") && !g["eos_token_id"].is_null()) {
+    m.eos_ids.clear();
+    const json& e = g["eos_token_id"];
+    if (e.is_number_integer()) add_unique(m.eos_ids, e.get<int32_t>());
+    else if (e.is_array()) {
+      for (const json& x : e) {
+        if (!x.is_number_integer()) fail(file + ": field 'eos_token_id'", "expected integers");
+        add_unique(m.eos_ids, x.get<int32_t>());
+      }
+    } else fail(file + ": field 'eos_token_id'", "expected an integer or a list");
+  }
+  if (json_bool_or(g, "do_sample", false, file)) {
+    SamplerParams p;
+    p.temperature = float(json_number_or(g, "temperature", 1.0, file));
+    p.top_k = int(json_int_or(g, "top_k", 50, file));
+    p.top_p = float(json_number_or(g, "top_p", 1.0, file));
+    p.min_p = float(json_number_or(g, "min_p", 0.0, file));
+    p.repeat_penalty = float(json_number_or(g, "repetition_penalty", 1.0, file));
+    m.generation_defaults = p;
+  }
+}
+
+LoadedModel load_hf_dir(const std::string& dir, const LoadOptions& opt) {
+  LoadedModel m;
+  m.path = dir;
+  m.format = "safetensors";
+  const std::string config_file = dir + "/config.json";
+  if (!file_exists(config_file)) fail(dir, "not a model directory: config.json is missing");
+  m.config = llama_config_from_hf(read_json_file(config_file), config_file);
+  m.eos_ids = m.config.eos_token_ids;
+  read_generation_config(dir, m);
+  if (opt.weights) {
+    m.weights = std::make_unique<WeightStore>();
+    const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
+    if (file_exists(index)) {
+      for (SafetensorsFile& f : read_safetensors_index(index)) m.weights->add(f.tensors, f.storage, index);
+    } else if (file_exists(single)) {
+      SafetensorsFile f = read_safetensors(single);
+      m.weights->add(f.tensors, f.storage, single);
+    } else {
+      fail(dir, "no weights: expected model.safetensors or model.safetensors.index.json");
+    }
+    m.model = std::make_unique<LlamaModel>(m.config, *m.weights);
+  }
+  if (opt.tokenizer && file_exists(dir + "/tokenizer.json")) m.tokenizer = Tokenizer::from_hf_dir(dir);
+  return m;
+}
+
+LoadedModel load_gguf(GgufFile gguf, const LoadOptions& opt) {
+  LoadedModel m;
+  m.path = gguf.path();
+  m.format = "gguf";
+  m.config = llama_config_from_gguf(gguf);
+  m.eos_ids = m.config.eos_token_ids;
+  if (opt.weights) {
+    m.weights = std::make_unique<WeightStore>();
+    m.weights->add(gguf.tensors(), gguf.storage(), gguf.path());
+    m.model = std::make_unique<LlamaModel>(m.config, *m.weights);
+  }
+  if (opt.tokenizer && gguf.find("tokenizer.ggml.tokens")) m.tokenizer = Tokenizer::from_gguf(gguf);
+  m.gguf = std::move(gguf);
+  return m;
+}
+
+}  // namespace
+
+const Tokenizer& LoadedModel::require_tokenizer() const {
+  if (!tokenizer)
+    fail(path, format == "gguf" ? "the GGUF file has no tokenizer (tokenizer.ggml.tokens)"
+                                : "no tokenizer.json in the model directory (use --ids to pass token ids)");
+  return *tokenizer;
+}
+
+int64_t LoadedModel::default_context() const { return std::min<int64_t>(config.max_position_embeddings, 4096); }
+
+LoadedModel load_model(const std::string& path, const LoadOptions& opt) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return load_hf_dir(path, opt);
+  if (!fs::exists(path, ec)) fail(path, "no such file or directory");
+  const std::string name = fs::path(path).filename().string();
+  if (name == "config.json" || name.ends_with(".safetensors") || name == "model.safetensors.index.json")
+    return load_hf_dir(fs::path(path).parent_path().string(), opt);
+  return load_gguf(GgufFile::open(path), opt);
+}
+
+LoadedModel load_gguf_bytes(const std::string& name, const void* data, size_t size, const LoadOptions& opt) {
+  return load_gguf(GgufFile::parse(Storage::borrow(name, data, size)), opt);
+}
+
+}  // namespace edgerun

@@ -1,0 +1,196 @@
+// Each fast kernel against its plain reference, on random inputs with odd sizes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/rope.h"
+
+namespace edgerun {
+namespace {
+
+std::vector<float> random_vector(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+struct WeightBuffer {
+  std::vector<uint8_t> bytes;
+  Tensor t;
+};
+
+WeightBuffer make_weight(DType type, int64_t rows, int64_t cols, uint32_t seed) {
+  const std::vector<float> f = random_vector(size_t(rows * cols), seed);
+  WeightBuffer w;
+  w.bytes.resize(size_t(rows * cols) * dtype_size(type));
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (type == DType::F32) std::memcpy(&w.bytes[i * 4], &f[i], 4);
+    else {
+      const uint16_t h = type == DType::BF16 ? f32_to_bf16(f[i]) : f32_to_f16(f[i]);
+      std::memcpy(&w.bytes[i * 2], &h, 2);
+    }
+  }
+  w.t.name = "w";
+  w.t.dtype = type;
+  w.t.shape = {rows, cols};
+  w.t.data = w.bytes.data();
+  w.t.nbytes = w.bytes.size();
+  return w;
+}
+
+TEST(Kernels, HalfPrecisionConversionsRoundTrip) {
+  for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333333f}) {
+    EXPECT_EQ(f16_to_f32(f32_to_f16(f)), f16_to_f32(f32_to_f16(f16_to_f32(f32_to_f16(f)))));
+    EXPECT_NEAR(f16_to_f32(f32_to_f16(f)), f, std::fabs(f) * 1e-3 + 6e-8) << f;
+    EXPECT_NEAR(bf16_to_f32(f32_to_bf16(f)), f, std::fabs(f) * 8e-3) << f;
+  }
+  EXPECT_TRUE(std::isinf(f16_to_f32(f32_to_f16(1e6f))));
+  EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(NAN))));
+  // Every f16 bit pattern survives f16 → f32 → f16 (NaNs stay NaN).
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = f16_to_f32(uint16_t(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(f32_to_f16(f), h) << h;
+  }
+}
+
+class MatmulTest : public ::testing::TestWithParam<std::tuple<DType, int64_t, int64_t, int64_t, int>> {};
+
+TEST_P(MatmulTest, MatchesReference) {
+  const auto [type, n, rows, cols, threads] = GetParam();
+  WeightBuffer w = make_weight(type, rows, cols, 7);
+  const std::vector<float> x = random_vector(size_t(n * cols), 11);
+  std::vector<float> got(size_t(n * rows)), want(size_t(n * rows));
+  ThreadPool pool(threads);
+  matmul(x.data(), n, w.t, got.data(), pool);
+  matmul_ref(x.data(), n, w.t, want.data());
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-4 * std::sqrt(double(cols)) + 1e-5 * std::fabs(want[i])) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, MatmulTest,
+    ::testing::Combine(::testing::Values(DType::F32, DType::F16, DType::BF16), ::testing::Values(1, 3, 9),
+                       ::testing::Values(1, 37), ::testing::Values(5, 64, 131), ::testing::Values(1, 3)));
+
+TEST(Kernels, MatmulRejectsUnsupportedWeights) {
+  WeightBuffer w = make_weight(DType::F32, 4, 4, 1);
+  w.t.dtype = DType::I32;
+  std::vector<float> x(4), y(4);
+  ThreadPool pool(1);
+  EXPECT_THROW(matmul(x.data(), 1, w.t, y.data(), pool), Error);
+}
+
+TEST(Kernels, RmsnormMatchesDefinition) {
+  const std::vector<float> x = random_vector(77, 3), w = random_vector(77, 4);
+  std::vector<float> y(77);
+  rmsnorm(x.data(), w.data(), 1e-5f, 77, y.data());
+  double ss = 0;
+  for (float v : x) ss += double(v) * v;
+  const double scale = 1.0 / std::sqrt(ss / 77 + 1e-5);
+  for (int i = 0; i < 77; ++i) EXPECT_NEAR(y[i], w[i] * x[i] * scale, 1e-5);
+}
+
+TEST(Kernels, SoftmaxAndSilu) {
+  std::vector<float> x = {1000.0f, 1001.0f, 999.0f};
+  softmax(x.data(), 3);
+  const double e = std::exp(1.0), s = 1 + e + std::exp(-1.0);
+  EXPECT_NEAR(x[0], 1 / s, 1e-6);
+  EXPECT_NEAR(x[1], e / s, 1e-6);
+  std::vector<float> g = {-2.0f, 0.5f}, u = {3.0f, -1.0f};
+  silu_mul(g.data(), u.data(), 2);
+  EXPECT_NEAR(g[0], -2.0 / (1 + std::exp(2.0)) * 3, 1e-6);
+  EXPECT_NEAR(g[1], 0.5 / (1 + std::exp(-0.5)) * -1, 1e-6);
+}
+
+// Rotate-half and interleaved pairings are the same rotation on permuted coordinates.
+TEST(Kernels, RopePairingsAgreeUnderPermutation) {
+  RopeParams p;
+  p.theta = 10000;
+  p.rotary_dim = 16;
+  const RopeTable half = make_rope_table(p, false, "test"), inter = make_rope_table(p, true, "test");
+  std::vector<float> a = random_vector(32, 5), b(32);
+  for (int h = 0; h < 2; ++h)  // b: interleaved layout of a
+    for (int j = 0; j < 8; ++j) {
+      b[h * 16 + 2 * j] = a[h * 16 + j];
+      b[h * 16 + 2 * j + 1] = a[h * 16 + j + 8];
+    }
+  apply_rope(half, a.data(), 2, 16, 37);
+  apply_rope(inter, b.data(), 2, 16, 37);
+  for (int h = 0; h < 2; ++h)
+    for (int j = 0; j < 8; ++j) {
+      EXPECT_NEAR(b[h * 16 + 2 * j], a[h * 16 + j], 1e-5);
+      EXPECT_NEAR(b[h * 16 + 2 * j + 1], a[h * 16 + j + 8], 1e-5);
+    }
+  // Position 0 is the identity; the norm of each pair is preserved elsewhere.
+  std::vector<float> c = random_vector(16, 6), c0 = c;
+  apply_rope(half, c.data(), 1, 16, 0);
+  for (int i = 0; i < 16; ++i) EXPECT_FLOAT_EQ(c[i], c0[i]);
+}
+
+TEST(Kernels, RopeYarnMatchesHfFormula) {
+  // Values from HF _compute_yarn_parameters for d=128, theta=1e6, factor 16, L0 16384.
+  RopeParams p;
+  p.type = "yarn";
+  p.theta = 1e6;
+  p.rotary_dim = 128;
+  p.factor = 16;
+  p.original_context = 16384;
+  const RopeTable t = make_rope_table(p, false, "test");
+  EXPECT_NEAR(t.attention_factor, 0.1 * std::log(16.0) + 1, 1e-6);
+  EXPECT_FLOAT_EQ(t.inv_freq[0], 1.0f);                                   // fully extrapolated
+  EXPECT_NEAR(t.inv_freq[63], std::pow(1e6, -126.0 / 128) / 16, 1e-12);   // fully interpolated
+  p.type = "dynamic";
+  EXPECT_THROW(make_rope_table(p, false, "cfg"), Error);
+}
+
+TEST(Kernels, AttentionMatchesNaive) {
+  const int64_t n_heads = 4, n_kv = 2, hd = 8, start = 3, n = 5, total = start + n;
+  const std::vector<float> q = random_vector(size_t(n * n_heads * hd), 1), k = random_vector(size_t(total * n_kv * hd), 2),
+                           v = random_vector(size_t(total * n_kv * hd), 3);
+  std::vector<float> out(q.size());
+  ThreadPool pool(2);
+  attention(q.data(), n, start, k.data(), v.data(), {n_heads, n_kv, hd, 0.3f}, out.data(), pool);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < n_heads; ++h) {
+      const int64_t kvh = h / 2, len = start + t + 1;
+      std::vector<double> s(size_t(len));
+      double mx = -1e30, sum = 0;
+      for (int64_t p = 0; p < len; ++p) {
+        double d = 0;
+        for (int64_t i = 0; i < hd; ++i) d += double(q[(t * n_heads + h) * hd + i]) * k[(p * n_kv + kvh) * hd + i];
+        s[p] = d * 0.3;
+        mx = std::max(mx, s[p]);
+      }
+      for (double& x : s) sum += x = std::exp(x - mx);
+      for (int64_t i = 0; i < hd; ++i) {
+        double o = 0;
+        for (int64_t p = 0; p < len; ++p) o += s[p] / sum * v[(p * n_kv + kvh) * hd + i];
+        EXPECT_NEAR(out[(t * n_heads + h) * hd + i], o, 1e-5);
+      }
+    }
+}
+
+TEST(Kernels, ThreadPoolCoversRangeOnceInGrains) {
+  ThreadPool pool(3);
+  for (int64_t n : {1, 2, 7, 100, 1001}) {
+    std::vector<int> hits(size_t(n), 0);
+    pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+      EXPECT_EQ(b % 4, 0);
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
+    }, 4);
+    for (int h : hits) ASSERT_EQ(h, 1);
+  }
+}
+
+}  // namespace
+}  // namespace edgerun

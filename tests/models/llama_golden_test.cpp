@@ -1,0 +1,141 @@
+// The Llama-family decoder against the golden logits and greedy continuations in
+// ../shared/golden/llm (independent float64 / llama.cpp oracles; see the README there).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "formats/safetensors.h"
+#include "runtime/generate.h"
+#include "runtime/model_loader.h"
+#include "test_util.h"
+
+namespace edgerun {
+namespace {
+
+struct Expected {
+  SafetensorsFile file;
+  const Tensor& get(const std::string& name) const {
+    for (const Tensor& t : file.tensors)
+      if (t.name == name) return t;
+    throw std::runtime_error("expected.safetensors has no " + name);
+  }
+  std::vector<float> floats(const std::string& name) const {
+    const Tensor& t = get(name);
+    std::vector<float> v(size_t(t.numel()));
+    std::memcpy(v.data(), t.data, v.size() * 4);
+    return v;
+  }
+  std::vector<int32_t> ints(const std::string& name) const {
+    const Tensor& t = get(name);
+    std::vector<int32_t> v(size_t(t.numel()));
+    std::memcpy(v.data(), t.data, v.size() * 4);
+    return v;
+  }
+};
+
+struct GoldenCase {
+  std::string name;       // folder under golden/llm
+  std::string model;      // path inside it
+  double atol, rtol;
+};
+
+std::ostream& operator<<(std::ostream& os, const GoldenCase& c) { return os << c.name << "/" << c.model; }
+
+class LlamaGolden : public ::testing::TestWithParam<GoldenCase> {
+ protected:
+  void SetUp() override {
+    const GoldenCase& c = GetParam();
+    dir_ = test::golden_dir() + "/llm/" + c.name;
+    model_ = load_model(dir_ + "/" + c.model, LoadOptions{true, false});
+    expected_.file = read_safetensors(dir_ + "/expected.safetensors");
+  }
+
+  // Max violation of |got - want| <= atol + rtol |want|, as a ratio (<= 1 passes).
+  void expect_close(const float* got, const std::vector<float>& want, const std::string& what) {
+    const GoldenCase& c = GetParam();
+    double worst = 0, worst_diff = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const double diff = std::fabs(double(got[i]) - want[i]);
+      const double ratio = diff / (c.atol + c.rtol * std::fabs(want[i]));
+      if (!(ratio <= worst)) {
+        worst = std::isnan(ratio) ? 1e30 : ratio;
+        worst_diff = diff;
+        at = i;
+      }
+    }
+    EXPECT_LE(worst, 1.0) << what << ": max |diff| " << worst_diff << " at flat index " << at;
+  }
+
+  std::string dir_;
+  LoadedModel model_;
+  Expected expected_;
+};
+
+TEST_P(LlamaGolden, LogitsAtEveryPositionOfPrompt0) {
+  const std::vector<int32_t> ids = expected_.ints("prompt0.input_ids");
+  const std::vector<float> want = expected_.floats("prompt0.logits");
+  const int64_t n = int64_t(ids.size()), vocab = model_.config.vocab_size;
+  ASSERT_EQ(want.size(), size_t(n * vocab));
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    LlamaState state = model_.model->new_state(n);
+    std::vector<float> got(size_t(n * vocab));
+    model_.model->forward(ids.data(), n, state, pool, got.data(), true);
+    expect_close(got.data(), want, "prompt0.logits, threads " + std::to_string(threads));
+  }
+}
+
+TEST_P(LlamaGolden, LastLogitsAndGreedyContinuations) {
+  ThreadPool pool(2);
+  const int64_t vocab = model_.config.vocab_size;
+  for (int k = 0; k < 3; ++k) {
+    const std::string p = "prompt" + std::to_string(k);
+    const std::vector<int32_t> ids = expected_.ints(p + ".input_ids");
+    const std::vector<int32_t> greedy = expected_.ints(p + ".greedy_ids");
+    if (k > 0) {
+      LlamaState state = model_.model->new_state(int64_t(ids.size()));
+      std::vector<float> last(size_t(vocab));
+      model_.model->forward(ids.data(), int64_t(ids.size()), state, pool, last.data(), false);
+      expect_close(last.data(), expected_.floats(p + ".last_logits"), p + ".last_logits");
+    }
+    LlamaState state = model_.model->new_state(int64_t(ids.size() + greedy.size()));
+    GenerateOptions opt;
+    opt.max_tokens = int64_t(greedy.size());
+    opt.sampling.temperature = 0;  // greedy; EOS ignored as in the golden data
+    const GenerateResult r = generate(*model_.model, state, pool, ids, opt, [](int32_t) { return true; });
+    EXPECT_EQ(r.tokens, greedy) << p << " greedy continuation";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Golden, LlamaGolden,
+    ::testing::Values(GoldenCase{"tiny-smollm3", "model", 2e-3, 1e-3}, GoldenCase{"tiny-smollm2", "model", 2e-3, 1e-3},
+                      GoldenCase{"stories260K", "model", 1e-4, 1e-4},
+                      GoldenCase{"stories260K", "gguf/stories260K.gguf", 1e-4, 1e-4}),
+    [](const auto& info) {
+      std::string s = info.param.name + "_" + info.param.model;
+      for (char& ch : s)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return s;
+    });
+
+// Processing a prompt in one call or token by token must give the same cache and logits.
+TEST(LlamaModel, IncrementalDecodeMatchesBatchedPrefill) {
+  LoadedModel m = load_model(test::golden_dir() + "/llm/tiny-smollm3/model", LoadOptions{true, false});
+  const std::vector<int32_t> ids = {57, 1326, 982, 457, 216, 33, 34, 7680, 30};
+  const int64_t n = int64_t(ids.size()), vocab = m.config.vocab_size;
+  ThreadPool pool(2);
+  LlamaState a = m.model->new_state(n), b = m.model->new_state(n);
+  std::vector<float> all(size_t(n * vocab)), one(size_t(vocab));
+  m.model->forward(ids.data(), n, a, pool, all.data(), true);
+  for (int64_t t = 0; t < n; ++t) {
+    m.model->forward(&ids[size_t(t)], 1, b, pool, one.data(), false);
+    for (int64_t v = 0; v < vocab; v += 97) ASSERT_NEAR(one[v], all[t * vocab + v], 1e-4) << t;
+  }
+  EXPECT_THROW(m.model->forward(ids.data(), 1, b, pool, one.data(), false), Error);  // context full
+}
+
+}  // namespace
+}  // namespace edgerun
