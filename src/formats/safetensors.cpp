@@ -41,7 +41,7 @@ constexpr const char* kUnsupportedDtypes[] = {"C64",         "F8_E4M3", "F8_E5M2
                                               "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0",
                                               "F4",          "F6_E2M3", "F6_E3M2"};
 
-std::string quoted(const std::string& s) {
+std::string shown(const std::string& s) {
   std::string out = "'";
   for (size_t i = 0; i < s.size() && i < 80; ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
@@ -68,7 +68,7 @@ DType parse_dtype(const std::string& s, const std::string& path, const std::stri
                          "I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)");
     }
   }
-  fail(path, where + " has unknown dtype " + quoted(s));
+  fail(path, where + " has unknown dtype " + shown(s));
 }
 
 // A non-negative JSON integer that fits in int64 (shapes and offsets).
@@ -111,7 +111,7 @@ json parse_header(const char* text, size_t n, const std::string& path,
         break;
       case json::parse_event_t::key: {
         const std::string& k = parsed.get_ref<const std::string&>();
-        if (!seen.back().insert(k).second) fail(path, "header has duplicate key " + quoted(k));
+        if (!seen.back().insert(k).second) fail(path, "header has duplicate key " + shown(k));
         if (depth == 1) key_order.push_back(k);
         break;
       }
@@ -194,12 +194,12 @@ SafetensorsFile parse_safetensors(std::shared_ptr<Storage> storage) {
     if (name == "__metadata__") {
       if (!e.is_object()) fail(path, "__metadata__ must be an object of strings");
       for (const auto& [k, v] : e.items()) {
-        if (!v.is_string()) fail(path, "__metadata__ value for " + quoted(k) + " is not a string");
+        if (!v.is_string()) fail(path, "__metadata__ value for " + shown(k) + " is not a string");
         out.metadata.emplace_back(k, v.get<std::string>());
       }
       continue;
     }
-    const std::string where = "tensor " + quoted(name);
+    const std::string where = "tensor " + shown(name);
     if (!e.is_object()) fail(path, where + ": entry must be an object");
     auto dt = e.find("dtype"), sh = e.find("shape"), off = e.find("data_offsets");
     if (dt == e.end() || !dt->is_string()) fail(path, where + ": missing string 'dtype'");
@@ -250,7 +250,7 @@ SafetensorsFile parse_safetensors(std::shared_ptr<Storage> storage) {
   });
   uint64_t expected = 0;
   for (const Entry& e : entries) {
-    const std::string where = "tensor " + quoted(out.tensors[e.index].name);
+    const std::string where = "tensor " + shown(out.tensors[e.index].name);
     if (e.begin > expected) {
       fail(path, where + " starts at data offset " + std::to_string(e.begin) +
                      ", leaving a gap after offset " + std::to_string(expected));
@@ -279,12 +279,12 @@ std::vector<SafetensorsFile> read_safetensors_index(const std::string& index_pat
 
   std::map<std::string, std::vector<std::string>> by_shard;  // shard file → tensors listed
   for (const auto& [name, v] : wm->items()) {
-    if (!v.is_string()) fail(index_path, "weight_map entry " + quoted(name) + " is not a string");
+    if (!v.is_string()) fail(index_path, "weight_map entry " + shown(name) + " is not a string");
     const std::string shard = v.get<std::string>();
     // Shards live next to the index: a path component would let a file reach elsewhere.
     if (shard.empty() || shard == "." || shard == ".." ||
         shard.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
-      fail(index_path, "weight_map entry " + quoted(name) + " names shard " + quoted(shard) +
+      fail(index_path, "weight_map entry " + shown(name) + " names shard " + shown(shard) +
                            ", which is not a plain file name in the index's directory");
     }
     by_shard[shard].push_back(name);
@@ -296,7 +296,7 @@ std::vector<SafetensorsFile> read_safetensors_index(const std::string& index_pat
   for (const auto& [shard, names] : by_shard) {
     const std::string shard_path = (dir / shard).string();
     if (!file_exists(shard_path)) {
-      fail(index_path, "shard " + quoted(shard) + " named in weight_map does not exist (" +
+      fail(index_path, "shard " + shown(shard) + " named in weight_map does not exist (" +
                            shard_path + ")");
     }
     SafetensorsFile f = read_safetensors(shard_path);
@@ -304,7 +304,7 @@ std::vector<SafetensorsFile> read_safetensors_index(const std::string& index_pat
     for (const Tensor& t : f.tensors) present.insert(t.name);
     for (const std::string& name : names) {
       if (!present.count(name)) {
-        fail(index_path, "tensor " + quoted(name) + " is mapped to shard " + quoted(shard) +
+        fail(index_path, "tensor " + shown(name) + " is mapped to shard " + shown(shard) +
                              ", which does not contain it");
       }
     }
@@ -345,8 +345,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::set<std::string> names;
   uint64_t offset = 0;
   for (const TensorToWrite& t : tensors) {
-    const std::string where = "tensor " + quoted(t.name);
-    if (t.name.empty() || t.name == "__metadata__") fail(path, "invalid tensor name " + quoted(t.name));
+    const std::string where = "tensor " + shown(t.name);
+    if (t.name.empty() || t.name == "__metadata__") fail(path, "invalid tensor name " + shown(t.name));
     if (!names.insert(t.name).second) fail(path, "duplicate " + where);
     if (dtype_is_quantized(t.dtype)) {
       fail(path, where + ": safetensors cannot store block-quantized " + dtype_name(t.dtype));
@@ -356,7 +356,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     for (int64_t d : t.shape) {
       if (d < 0) fail(path, where + " has a negative dimension");
       if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes)) fail(path, where + " is too large");
-      shape += (shape.empty() ? "" : ",") + std::to_string(d);
+      if (!shape.empty()) shape += ',';
+      shape += std::to_string(d);
     }
     if (bytes != t.nbytes) {
       fail(path, where + ": " + std::to_string(t.nbytes) + " bytes given, shape and dtype need " +

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what edgerun needs to build and test on Debian 12 (bookworm). Safe to re-run.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git   # toolchain
+  nlohmann-json3-dev      # config.json / tokenizer.json / safetensors headers
+  libpcre2-dev            # Unicode regex for tokenizer pre-splitting, as tokenizer.json specifies it
+  libutf8proc-dev         # Unicode normalisation (NFC/NFKC) for tokenizers
+  libcli11-dev            # command-line parsing
+  libgtest-dev libgmock-dev  # tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
