@@ -137,7 +137,7 @@ int cmd_logits(const ModelArgs& a, const std::string& prompt, const std::string&
   ThreadPool pool(a.threads);
   LlamaState state = m.model->new_state(ctx);
   const int64_t vocab = m.config.vocab_size;
-  std::vector<float> logits(size_t(n * vocab));
+  std::vector<float> logits(static_cast<size_t>(n * vocab));
   m.model->forward(ids.data(), n, state, pool, logits.data(), true);
   write_safetensors(out_path, {
       {"logits", DType::F32, {n, vocab}, logits.data(), logits.size() * sizeof(float)},

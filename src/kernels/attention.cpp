@@ -13,7 +13,7 @@ void attention(const float* q, int64_t n, int64_t start, const float* k_cache, c
   const int64_t hd = s.head_dim, kv_dim = s.n_kv_heads * hd, q_dim = s.n_heads * hd;
   const int64_t group = s.n_heads / s.n_kv_heads;
   pool.parallel_for(n * s.n_heads, [&](int64_t j0, int64_t j1, int) {
-    std::vector<float> scores(size_t(start + n));
+    std::vector<float> scores(static_cast<size_t>(start + n));
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t t = j / s.n_heads, h = j % s.n_heads, kvh = h / group;
       const int64_t len = start + t + 1;  // causal: keys 0..pos

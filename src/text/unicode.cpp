@@ -148,7 +148,10 @@ bool is_punctuation(uint32_t cp) {
   return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO;
 }
 
-bool is_mark_nonspacing(uint32_t cp) { return category(cp) == UTF8PROC_CATEGORY_MN; }
+bool is_mark(uint32_t cp) {
+  const auto c = category(cp);
+  return c >= UTF8PROC_CATEGORY_MN && c <= UTF8PROC_CATEGORY_ME;
+}
 
 bool is_control(uint32_t cp) {
   if (cp == '\t' || cp == '\n' || cp == '\r') return false;

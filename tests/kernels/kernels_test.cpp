@@ -69,7 +69,7 @@ TEST_P(MatmulTest, MatchesReference) {
   const auto [type, n, rows, cols, threads] = GetParam();
   WeightBuffer w = make_weight(type, rows, cols, 7);
   const std::vector<float> x = random_vector(size_t(n * cols), 11);
-  std::vector<float> got(size_t(n * rows)), want(size_t(n * rows));
+  std::vector<float> got(static_cast<size_t>(n * rows)), want(size_t(n * rows));
   ThreadPool pool(threads);
   matmul(x.data(), n, w.t, got.data(), pool);
   matmul_ref(x.data(), n, w.t, want.data());
@@ -163,7 +163,7 @@ TEST(Kernels, AttentionMatchesNaive) {
   for (int64_t t = 0; t < n; ++t)
     for (int64_t h = 0; h < n_heads; ++h) {
       const int64_t kvh = h / 2, len = start + t + 1;
-      std::vector<double> s(size_t(len));
+      std::vector<double> s(static_cast<size_t>(len));
       double mx = -1e30, sum = 0;
       for (int64_t p = 0; p < len; ++p) {
         double d = 0;

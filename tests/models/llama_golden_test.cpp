@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/error.h"
 #include "formats/safetensors.h"
 #include "runtime/generate.h"
 #include "runtime/model_loader.h"
@@ -22,13 +23,13 @@ struct Expected {
   }
   std::vector<float> floats(const std::string& name) const {
     const Tensor& t = get(name);
-    std::vector<float> v(size_t(t.numel()));
+    std::vector<float> v(static_cast<size_t>(t.numel()));
     std::memcpy(v.data(), t.data, v.size() * 4);
     return v;
   }
   std::vector<int32_t> ints(const std::string& name) const {
     const Tensor& t = get(name);
-    std::vector<int32_t> v(size_t(t.numel()));
+    std::vector<int32_t> v(static_cast<size_t>(t.numel()));
     std::memcpy(v.data(), t.data, v.size() * 4);
     return v;
   }
@@ -81,7 +82,7 @@ TEST_P(LlamaGolden, LogitsAtEveryPositionOfPrompt0) {
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
     LlamaState state = model_.model->new_state(n);
-    std::vector<float> got(size_t(n * vocab));
+    std::vector<float> got(static_cast<size_t>(n * vocab));
     model_.model->forward(ids.data(), n, state, pool, got.data(), true);
     expect_close(got.data(), want, "prompt0.logits, threads " + std::to_string(threads));
   }
@@ -96,7 +97,7 @@ TEST_P(LlamaGolden, LastLogitsAndGreedyContinuations) {
     const std::vector<int32_t> greedy = expected_.ints(p + ".greedy_ids");
     if (k > 0) {
       LlamaState state = model_.model->new_state(int64_t(ids.size()));
-      std::vector<float> last(size_t(vocab));
+      std::vector<float> last(static_cast<size_t>(vocab));
       model_.model->forward(ids.data(), int64_t(ids.size()), state, pool, last.data(), false);
       expect_close(last.data(), expected_.floats(p + ".last_logits"), p + ".last_logits");
     }
@@ -128,7 +129,7 @@ TEST(LlamaModel, IncrementalDecodeMatchesBatchedPrefill) {
   const int64_t n = int64_t(ids.size()), vocab = m.config.vocab_size;
   ThreadPool pool(2);
   LlamaState a = m.model->new_state(n), b = m.model->new_state(n);
-  std::vector<float> all(size_t(n * vocab)), one(size_t(vocab));
+  std::vector<float> all(static_cast<size_t>(n * vocab)), one(static_cast<size_t>(vocab));
   m.model->forward(ids.data(), n, a, pool, all.data(), true);
   for (int64_t t = 0; t < n; ++t) {
     m.model->forward(&ids[size_t(t)], 1, b, pool, one.data(), false);
