@@ -64,7 +64,11 @@ int cmd_run(const ModelArgs& a, RunArgs r) {
   const Tokenizer& tok = m.require_tokenizer();
   ThreadPool pool(a.threads);
   const std::vector<int32_t> prompt = tok.encode(r.prompt, true);
-  LlamaState state = m.model->new_state(context_for(m, a));
+  const int64_t context = context_for(m, a);
+  if (int64_t(prompt.size()) > context)
+    fail("prompt", "has " + std::to_string(prompt.size()) + " tokens, more than the context of " +
+                       std::to_string(context) + " tokens (raise --ctx)");
+  LlamaState state = m.model->new_state(context);
   GenerateOptions opt;
   opt.max_tokens = r.n_predict;
   opt.sampling = sampling_for(m, r);

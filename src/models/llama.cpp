@@ -82,8 +82,8 @@ LlamaState LlamaModel::new_state(int64_t context) const {
   LlamaState s;
   s.context = context;
   const size_t n = size_t(cfg_.n_layers) * size_t(context) * size_t(cfg_.kv_dim());
-  s.k.assign(n, 0.0f);
-  s.v.assign(n, 0.0f);
+  s.k.reset(new float[n]);
+  s.v.reset(new float[n]);
   return s;
 }
 
@@ -116,8 +116,8 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     const Layer& L = layers_[size_t(l)];
-    float* k_cache = state.k.data() + size_t(l) * state.context * KV;
-    float* v_cache = state.v.data() + size_t(l) * state.context * KV;
+    float* k_cache = state.k.get() + size_t(l) * state.context * KV;
+    float* v_cache = state.v.get() + size_t(l) * state.context * KV;
     // Attention block.
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
     matmul(xn.data(), n, *L.wq, q.data(), pool);

@@ -3,6 +3,7 @@
 // with RoPE → RMSNorm → SwiGLU MLP; final RMSNorm and the (possibly tied) LM head. MODELS.md §2–4.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,11 +40,12 @@ LlamaConfig llama_config_from_hf(const json& config, const std::string& file);
 // From GGUF metadata (general.architecture llama | smollm3 | mistral).
 LlamaConfig llama_config_from_gguf(const GgufFile& gguf);
 
-// The KV cache and scratch buffers of one sequence.
+// The KV cache of one sequence. Allocated untouched: every entry is written before it is read,
+// so pages are faulted in as the sequence grows rather than all at start-up.
 struct LlamaState {
   int64_t context = 0;  // capacity in tokens
   int64_t n_past = 0;   // tokens already in the cache
-  std::vector<float> k, v;  // [layer][context][kv_dim]
+  std::unique_ptr<float[]> k, v;  // [layer][context][kv_dim]
 };
 
 class LlamaModel {

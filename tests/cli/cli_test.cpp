@@ -84,7 +84,7 @@ TEST_F(Cli, GreedyRunReproducesTheReferenceStory) {
   const std::string expected =
       ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red "
       "ball. She wanted to play with it, but it was too high.\nLily's mom said";
-  for (const std::string model : {"", "-m " + golden("llm/stories260K/gguf/stories260K.gguf")}) {
+  for (const std::string& model : {std::string(), "-m " + golden("llm/stories260K/gguf/stories260K.gguf")}) {
     const Result r = run("run " + model + " -p 'Once upon a time' --temp 0 -n 64");
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, expected);
