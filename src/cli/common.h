@@ -20,4 +20,11 @@ std::string format_bytes(double bytes);
 
 int run_info(const std::string& model_path);
 
+// `edgerun quantize IN OUT.gguf --type T [-t N]` (src/cli/quantize.cpp).
+struct QuantizeArgs {
+  std::string input, output, type;
+  int threads = 0;
+};
+int run_quantize(const QuantizeArgs& args);
+
 }  // namespace edgerun::cli

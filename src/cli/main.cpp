@@ -201,7 +201,15 @@ int main_impl(int argc, char** argv) {
   logits->add_flag("--no-special", no_special, "With -p: do not add BOS or other special tokens");
   logits->add_option("-o,--output", out_path, "Output .safetensors file")->required();
 
+  QuantizeArgs qargs;
+  auto* quantize = app.add_subcommand("quantize", "Write a GGUF file with quantized weights (q8_0, q4_0, q4_k, f16, bf16, f32)");
+  quantize->add_option("input", qargs.input, "Hugging Face model directory or .gguf file")->required();
+  quantize->add_option("output", qargs.output, "Output .gguf file")->required();
+  quantize->add_option("--type", qargs.type, "q8_0 | q4_0 | q4_k | f16 | bf16 | f32")->required();
+  quantize->add_option("-t,--threads", qargs.threads, "Worker threads (default: one per core)");
+
   CLI11_PARSE(app, argc, argv);
+  if (*quantize) return run_quantize(qargs);
   if (*info) return run_info(info_model);
   if (*tokenize) return cmd_tokenize(margs, text, no_special);
   if (*detokenize) return cmd_detokenize(margs, ids_text, skip_special);
