@@ -1,6 +1,8 @@
 // A fixed set of worker threads created once and passed explicitly to whatever computes.
 // parallel_for splits [0, n) into one static chunk per thread; the caller's thread takes a chunk
 // too, so a pool of size 1 runs everything inline with no synchronisation.
+// Workers spin briefly between jobs before sleeping: a decode step issues hundreds of short
+// parallel regions, and a futex wake-up per region would cost more than the work.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -24,7 +26,7 @@ class ThreadPool {
 
   // Calls fn(begin, end, thread_index) on disjoint chunks covering [0, n). Blocks until done.
   // Chunk boundaries are multiples of `grain` (except the last end), so callers can keep
-  // blocks of rows together.
+  // blocks of rows together. Not reentrant: fn must not call parallel_for on the same pool.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
                     int64_t grain = 1);
 
@@ -33,15 +35,17 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
+  // The job being run; written before `generation_` is bumped, read after it is seen.
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0;
   int64_t job_grain_ = 1;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleeping_workers_{0};
+  std::atomic<bool> caller_sleeping_{false};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
 };
 
 }  // namespace edgerun
