@@ -20,7 +20,15 @@ struct ModelArgs {
   std::string model;
   int threads = 0;
   int64_t ctx = 0;  // 0 = the model's default
+  std::string cache_type = "f16";
 };
+
+DType parse_cache_type(const std::string& s) {
+  if (s == "f16") return DType::F16;
+  if (s == "bf16") return DType::BF16;
+  if (s == "f32") return DType::F32;
+  fail("--cache-type", "expected f16, bf16 or f32, got '" + s + "'");
+}
 
 struct RunArgs {
   std::string prompt;
@@ -68,7 +76,7 @@ int cmd_run(const ModelArgs& a, RunArgs r) {
   if (int64_t(prompt.size()) > context)
     fail("prompt", "has " + std::to_string(prompt.size()) + " tokens, more than the context of " +
                        std::to_string(context) + " tokens (raise --ctx)");
-  LlamaState state = m.model->new_state(context);
+  LlamaState state = m.model->new_state(context, parse_cache_type(a.cache_type));
   GenerateOptions opt;
   opt.max_tokens = r.n_predict;
   opt.sampling = sampling_for(m, r);
@@ -139,7 +147,7 @@ int cmd_logits(const ModelArgs& a, const std::string& prompt, const std::string&
     fail("input", std::to_string(n) + " tokens are longer than the context (" +
                       std::to_string(std::min(ctx, m.config.max_position_embeddings)) + ")");
   ThreadPool pool(a.threads);
-  LlamaState state = m.model->new_state(ctx);
+  LlamaState state = m.model->new_state(ctx, DType::F32);  // parity tool: no cache rounding
   const int64_t vocab = m.config.vocab_size;
   std::vector<float> logits(static_cast<size_t>(n * vocab));
   m.model->forward(ids.data(), n, state, pool, logits.data(), true);
@@ -156,6 +164,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a, bool threads) {
   if (threads) {
     cmd->add_option("-t,--threads", a.threads, "Worker threads (default: one per core)")->check(CLI::NonNegativeNumber);
     cmd->add_option("-c,--ctx", a.ctx, "Context size in tokens (default: the model's, at most 4096)");
+    cmd->add_option("--cache-type", a.cache_type, "KV cache element type for run: f16 (default), bf16, f32");
   }
 }
 

@@ -1,32 +1,78 @@
 #include "kernels/attention.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/simd.h"
 
 namespace edgerun {
 
-void attention(const float* q, int64_t n, int64_t start, const float* k_cache, const float* v_cache,
-               const AttentionShape& s, float* out, ThreadPool& pool) {
+namespace {
+
+EDGERUN_MULTIVERSION
+void f32_to_half_row(DType type, const float* src, uint16_t* dst, int64_t n) {
+  if (type == DType::BF16)
+    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+  else
+    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
+}
+
+// o += w * v for a cache row stored in `type`.
+EDGERUN_MULTIVERSION
+void axpy_row(DType type, const uint8_t* row, float w, float* o, int64_t n) {
+  if (type == DType::F32) {
+    const float* v = reinterpret_cast<const float*>(row);
+    for (int64_t d = 0; d < n; ++d) o[d] += w * v[d];
+  } else if (type == DType::BF16) {
+    const uint16_t* v = reinterpret_cast<const uint16_t*>(row);
+    for (int64_t d = 0; d < n; ++d) o[d] += w * bf16_to_f32(v[d]);
+  } else {
+    const uint16_t* v = reinterpret_cast<const uint16_t*>(row);
+    for (int64_t d = 0; d < n; ++d) o[d] += w * f16_to_f32(v[d]);
+  }
+}
+
+}  // namespace
+
+bool kv_type_supported(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+
+void store_kv(const float* k, const float* v, int64_t n, int64_t start, int64_t kv_dim, const KVCacheView& c) {
+  const size_t row = size_t(kv_dim) * dtype_size(c.type);
+  for (int64_t t = 0; t < n; ++t) {
+    uint8_t* kd = c.k + size_t(start + t) * row;
+    uint8_t* vd = c.v + size_t(start + t) * row;
+    if (c.type == DType::F32) {
+      std::memcpy(kd, k + t * kv_dim, row);
+      std::memcpy(vd, v + t * kv_dim, row);
+    } else {
+      f32_to_half_row(c.type, k + t * kv_dim, reinterpret_cast<uint16_t*>(kd), kv_dim);
+      f32_to_half_row(c.type, v + t * kv_dim, reinterpret_cast<uint16_t*>(vd), kv_dim);
+    }
+  }
+}
+
+void attention(const float* q, int64_t n, int64_t start, const KVCacheView& c, const AttentionShape& s,
+               float* out, ThreadPool& pool) {
   const int64_t hd = s.head_dim, kv_dim = s.n_kv_heads * hd, q_dim = s.n_heads * hd;
   const int64_t group = s.n_heads / s.n_kv_heads;
+  const size_t elem = dtype_size(c.type), row = size_t(kv_dim) * elem;
   pool.parallel_for(n * s.n_heads, [&](int64_t j0, int64_t j1, int) {
     std::vector<float> scores(static_cast<size_t>(start + n));
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t t = j / s.n_heads, h = j % s.n_heads, kvh = h / group;
       const int64_t len = start + t + 1;  // causal: keys 0..pos
       const float* qv = q + t * q_dim + h * hd;
-      for (int64_t p = 0; p < len; ++p) scores[p] = dot_f32(qv, k_cache + p * kv_dim + kvh * hd, hd) * s.scale;
+      const uint8_t* k = c.k + size_t(kvh * hd) * elem;
+      for (int64_t p = 0; p < len; ++p) scores[p] = dot_row(c.type, k + size_t(p) * row, qv, hd) * s.scale;
       softmax(scores.data(), len);
       float* o = out + t * q_dim + h * hd;
       std::fill(o, o + hd, 0.0f);
-      for (int64_t p = 0; p < len; ++p) {
-        const float w = scores[p];
-        const float* vv = v_cache + p * kv_dim + kvh * hd;
-        for (int64_t d = 0; d < hd; ++d) o[d] += w * vv[d];
-      }
+      const uint8_t* v = c.v + size_t(kvh * hd) * elem;
+      for (int64_t p = 0; p < len; ++p) axpy_row(c.type, v + size_t(p) * row, scores[p], o, hd);
     }
   });
 }

@@ -78,12 +78,15 @@ size_t LlamaModel::weight_bytes() const {
   return total + layers_.size() * 2 * size_t(cfg_.hidden_size) * 4;
 }
 
-LlamaState LlamaModel::new_state(int64_t context) const {
+LlamaState LlamaModel::new_state(int64_t context, DType kv_type) const {
+  if (!kv_type_supported(kv_type)) fail("--cache-type", std::string("KV cache type ") + dtype_name(kv_type) + " is not supported (f32, f16, bf16)");
+  if (context <= 0) fail("--ctx", "context must be at least one token");
   LlamaState s;
   s.context = context;
-  const size_t n = size_t(cfg_.n_layers) * size_t(context) * size_t(cfg_.kv_dim());
-  s.k.reset(new float[n]);
-  s.v.reset(new float[n]);
+  s.kv_type = kv_type;
+  const size_t n = size_t(cfg_.n_layers) * size_t(context) * size_t(cfg_.kv_dim()) * dtype_size(kv_type);
+  s.k.reset(new uint8_t[n]);
+  s.v.reset(new uint8_t[n]);
   return s;
 }
 
@@ -116,8 +119,8 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     const Layer& L = layers_[size_t(l)];
-    float* k_cache = state.k.get() + size_t(l) * state.context * KV;
-    float* v_cache = state.v.get() + size_t(l) * state.context * KV;
+    const size_t layer_bytes = size_t(state.context) * size_t(KV) * dtype_size(state.kv_type);
+    const KVCacheView cache{state.kv_type, state.k.get() + size_t(l) * layer_bytes, state.v.get() + size_t(l) * layer_bytes};
     // Attention block.
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
     matmul(xn.data(), n, *L.wq, q.data(), pool);
@@ -129,9 +132,8 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
         apply_rope(rope_, &k[t * KV], cfg_.n_kv_heads, cfg_.head_dim, start + t);
       }
     }
-    std::copy(k.begin(), k.end(), k_cache + start * KV);
-    std::copy(v.begin(), v.end(), v_cache + start * KV);
-    attention(q.data(), n, start, k_cache, v_cache, shape, att.data(), pool);
+    store_kv(k.data(), v.data(), n, start, KV, cache);
+    attention(q.data(), n, start, cache, shape, att.data(), pool);
     matmul(att.data(), n, *L.wo, xn.data(), pool);
     add_inplace(x.data(), xn.data(), n * H);
     // MLP block (SwiGLU).

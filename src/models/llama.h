@@ -45,7 +45,8 @@ LlamaConfig llama_config_from_gguf(const GgufFile& gguf);
 struct LlamaState {
   int64_t context = 0;  // capacity in tokens
   int64_t n_past = 0;   // tokens already in the cache
-  std::unique_ptr<float[]> k, v;  // [layer][context][kv_dim]
+  DType kv_type = DType::F16;
+  std::unique_ptr<uint8_t[]> k, v;  // [layer][context][kv_dim] in kv_type
 };
 
 class LlamaModel {
@@ -54,7 +55,8 @@ class LlamaModel {
   LlamaModel(LlamaConfig config, const WeightStore& weights);
 
   const LlamaConfig& config() const { return cfg_; }
-  LlamaState new_state(int64_t context) const;
+  // A cache for `context` tokens in F32, F16 (default) or BF16. Throws for other types.
+  LlamaState new_state(int64_t context, DType kv_type = DType::F16) const;
 
   // Runs `n` tokens at positions state.n_past.. and appends them to the cache. Writes logits
   // [n, vocab] when all_logits, else only the last position's [vocab]. Throws if the tokens do

@@ -159,7 +159,9 @@ TEST(Kernels, AttentionMatchesNaive) {
                            v = random_vector(size_t(total * n_kv * hd), 3);
   std::vector<float> out(q.size());
   ThreadPool pool(2);
-  attention(q.data(), n, start, k.data(), v.data(), {n_heads, n_kv, hd, 0.3f}, out.data(), pool);
+  std::vector<float> kc = k, vc = v;
+  const KVCacheView cache{DType::F32, reinterpret_cast<uint8_t*>(kc.data()), reinterpret_cast<uint8_t*>(vc.data())};
+  attention(q.data(), n, start, cache, {n_heads, n_kv, hd, 0.3f}, out.data(), pool);
   for (int64_t t = 0; t < n; ++t)
     for (int64_t h = 0; h < n_heads; ++h) {
       const int64_t kvh = h / 2, len = start + t + 1;
@@ -178,6 +180,22 @@ TEST(Kernels, AttentionMatchesNaive) {
         EXPECT_NEAR(out[(t * n_heads + h) * hd + i], o, 1e-5);
       }
     }
+}
+
+TEST(Kernels, HalfPrecisionKvCacheRoundTrips) {
+  const std::vector<float> k = random_vector(3 * 16, 8), v = random_vector(3 * 16, 9);
+  for (DType t : {DType::F16, DType::BF16}) {
+    std::vector<uint16_t> kc(64), vc(64);
+    const KVCacheView cache{t, reinterpret_cast<uint8_t*>(kc.data()), reinterpret_cast<uint8_t*>(vc.data())};
+    store_kv(k.data(), v.data(), 3, 1, 16, cache);  // positions 1..3
+    for (int i = 0; i < 48; ++i) {
+      const float kk = t == DType::F16 ? f16_to_f32(kc[16 + i]) : bf16_to_f32(kc[16 + i]);
+      const float vv = t == DType::F16 ? f16_to_f32(vc[16 + i]) : bf16_to_f32(vc[16 + i]);
+      EXPECT_NEAR(kk, k[i], std::fabs(k[i]) * (t == DType::F16 ? 1e-3 : 8e-3));
+      EXPECT_NEAR(vv, v[i], std::fabs(v[i]) * (t == DType::F16 ? 1e-3 : 8e-3));
+    }
+  }
+  EXPECT_FALSE(kv_type_supported(DType::I32));
 }
 
 TEST(Kernels, ThreadPoolCoversRangeOnceInGrains) {

@@ -81,7 +81,7 @@ TEST_P(LlamaGolden, LogitsAtEveryPositionOfPrompt0) {
   ASSERT_EQ(want.size(), size_t(n * vocab));
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
-    LlamaState state = model_.model->new_state(n);
+    LlamaState state = model_.model->new_state(n, DType::F32);
     std::vector<float> got(static_cast<size_t>(n * vocab));
     model_.model->forward(ids.data(), n, state, pool, got.data(), true);
     expect_close(got.data(), want, "prompt0.logits, threads " + std::to_string(threads));
@@ -96,18 +96,53 @@ TEST_P(LlamaGolden, LastLogitsAndGreedyContinuations) {
     const std::vector<int32_t> ids = expected_.ints(p + ".input_ids");
     const std::vector<int32_t> greedy = expected_.ints(p + ".greedy_ids");
     if (k > 0) {
-      LlamaState state = model_.model->new_state(int64_t(ids.size()));
+      LlamaState state = model_.model->new_state(int64_t(ids.size()), DType::F32);
       std::vector<float> last(static_cast<size_t>(vocab));
       model_.model->forward(ids.data(), int64_t(ids.size()), state, pool, last.data(), false);
       expect_close(last.data(), expected_.floats(p + ".last_logits"), p + ".last_logits");
     }
-    LlamaState state = model_.model->new_state(int64_t(ids.size() + greedy.size()));
+    LlamaState state = model_.model->new_state(int64_t(ids.size() + greedy.size()), DType::F32);
     GenerateOptions opt;
     opt.max_tokens = int64_t(greedy.size());
     opt.sampling.temperature = 0;  // greedy; EOS ignored as in the golden data
     const GenerateResult r = generate(*model_.model, state, pool, ids, opt, [](int32_t) { return true; });
     EXPECT_EQ(r.tokens, greedy) << p << " greedy continuation";
   }
+}
+
+// Max |logit - golden| / max |golden logit| on prompt 2 with the given KV cache type.
+double relative_logit_error(const LoadedModel& m, const Expected& e, DType kv, ThreadPool& pool) {
+  const std::vector<int32_t> ids = e.ints("prompt2.input_ids");
+  LlamaState state = m.model->new_state(int64_t(ids.size()), kv);
+  std::vector<float> last(static_cast<size_t>(m.config.vocab_size));
+  m.model->forward(ids.data(), int64_t(ids.size()), state, pool, last.data(), false);
+  const std::vector<float> want = e.floats("prompt2.last_logits");
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    worst = std::max(worst, std::fabs(double(last[i]) - want[i]));
+    scale = std::max(scale, std::fabs(double(want[i])));
+  }
+  return worst / scale;
+}
+
+// The F16 KV cache (the default for `run`) rounds keys and values to 11 significant bits: the
+// greedy continuations must not change and logits stay within 0.2% of the largest logit.
+// BF16 (8 bits) is an opt-in that is measurably coarser: it does flip greedy tokens here.
+TEST_P(LlamaGolden, HalfPrecisionKvCache) {
+  ThreadPool pool(2);
+  const std::vector<int32_t> ids = expected_.ints("prompt2.input_ids");
+  const std::vector<int32_t> greedy = expected_.ints("prompt2.greedy_ids");
+  LlamaState state = model_.model->new_state(int64_t(ids.size() + greedy.size()), DType::F16);
+  GenerateOptions opt;
+  opt.max_tokens = int64_t(greedy.size());
+  opt.sampling.temperature = 0;
+  const GenerateResult r = generate(*model_.model, state, pool, ids, opt, [](int32_t) { return true; });
+  EXPECT_EQ(r.tokens, greedy);
+  const double f16 = relative_logit_error(model_, expected_, DType::F16, pool);
+  const double bf16 = relative_logit_error(model_, expected_, DType::BF16, pool);
+  std::printf("KV cache logit error relative to max |logit|: f16 %.2e, bf16 %.2e\n", f16, bf16);
+  EXPECT_LE(f16, 2e-3);
+  EXPECT_LE(bf16, 2e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -128,7 +163,7 @@ TEST(LlamaModel, IncrementalDecodeMatchesBatchedPrefill) {
   const std::vector<int32_t> ids = {57, 1326, 982, 457, 216, 33, 34, 7680, 30};
   const int64_t n = int64_t(ids.size()), vocab = m.config.vocab_size;
   ThreadPool pool(2);
-  LlamaState a = m.model->new_state(n), b = m.model->new_state(n);
+  LlamaState a = m.model->new_state(n, DType::F32), b = m.model->new_state(n, DType::F32);
   std::vector<float> all(static_cast<size_t>(n * vocab)), one(static_cast<size_t>(vocab));
   m.model->forward(ids.data(), n, a, pool, all.data(), true);
   for (int64_t t = 0; t < n; ++t) {
