@@ -27,4 +27,13 @@ struct QuantizeArgs {
 };
 int run_quantize(const QuantizeArgs& args);
 
+// `edgerun bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json]` (src/cli/bench.cpp).
+struct BenchArgs {
+  std::string model;
+  int64_t n_prompt = 512, n_gen = 128;
+  int threads = 0, repeats = 3;
+  bool json = false;
+};
+int run_bench(const BenchArgs& args);
+
 }  // namespace edgerun::cli

@@ -217,7 +217,17 @@ int main_impl(int argc, char** argv) {
   quantize->add_option("--type", qargs.type, "q8_0 | q4_0 | q4_k | f16 | bf16 | f32")->required();
   quantize->add_option("-t,--threads", qargs.threads, "Worker threads (default: one per core)");
 
+  BenchArgs bargs;
+  auto* bench = app.add_subcommand("bench", "Measure prompt-processing and generation speed");
+  bench->add_option("-m,--model", bargs.model, "Model directory or .gguf file (default: built-in)");
+  bench->add_option("-p,--n-prompt", bargs.n_prompt, "Prompt tokens processed in one batch (default 512)");
+  bench->add_option("-n,--n-gen", bargs.n_gen, "Tokens generated one at a time (default 128)");
+  bench->add_option("-t,--threads", bargs.threads, "Worker threads (default: one per core)");
+  bench->add_option("-r,--repeats", bargs.repeats, "Repetitions (default 3)");
+  bench->add_flag("--json", bargs.json, "Print one JSON object");
+
   CLI11_PARSE(app, argc, argv);
+  if (*bench) return run_bench(bargs);
   if (*quantize) return run_quantize(qargs);
   if (*info) return run_info(info_model);
   if (*tokenize) return cmd_tokenize(margs, text, no_special);

@@ -273,6 +273,14 @@ std::string ggml_type_name(uint32_t ggml_type) {
   return "type " + std::to_string(ggml_type);
 }
 
+bool ggml_type_block(uint32_t ggml_type, uint32_t& block_elems, uint32_t& block_bytes) {
+  const GgmlTypeInfo* ti = ggml_type_info(ggml_type);
+  if (!ti) return false;
+  block_elems = ti->block_elems;
+  block_bytes = ti->block_bytes;
+  return true;
+}
+
 bool GgufValue::is_integer() const {
   switch (type) {
     case GgufType::UINT8: case GgufType::INT8: case GgufType::UINT16: case GgufType::INT16:
@@ -338,9 +346,13 @@ GgufFile GgufFile::parse(std::shared_ptr<Storage> storage) {
     fail(path, "metadata count " + std::to_string(kv_count) + " cannot fit in the " +
                    std::to_string(r.remaining()) + " bytes left in the file");
   }
-  if (tensor_count > r.remaining() / kMinTensorInfoBytes ||
-      kv_count * kMinKvBytes + tensor_count * kMinTensorInfoBytes > r.remaining()) {
+  if (tensor_count > r.remaining() / kMinTensorInfoBytes) {
     fail(path, "tensor count " + std::to_string(tensor_count) + " cannot fit in the " +
+                   std::to_string(r.remaining()) + " bytes left in the file");
+  }
+  if (kv_count * kMinKvBytes + tensor_count * kMinTensorInfoBytes > r.remaining()) {
+    fail(path, "metadata count " + std::to_string(kv_count) + " and tensor count " +
+                   std::to_string(tensor_count) + " cannot fit in the " +
                    std::to_string(r.remaining()) + " bytes left in the file");
   }
 

@@ -83,5 +83,8 @@ class GgufFile {
 
 // Name of a ggml type id ("Q4_0", "IQ2_XXS", ...) or "type N" when unknown.
 std::string ggml_type_name(uint32_t ggml_type);
+// Elements and bytes per block of a ggml type id (1 and the element size for plain types);
+// false for unknown or retired ids. Used by the GGUF writer to size tensor data.
+bool ggml_type_block(uint32_t ggml_type, uint32_t& block_elems, uint32_t& block_bytes);
 
 }  // namespace edgerun

@@ -76,7 +76,9 @@ uint64_t json_index(const json& v, const std::string& path, const std::string& w
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
     if (u <= uint64_t(std::numeric_limits<int64_t>::max())) return u;
-  } else if (v.is_number_integer()) {
+  } else if (v.is_number_integer()) {  // signed storage: negative, or "-0"
+    const int64_t i = v.get<int64_t>();
+    if (i >= 0) return uint64_t(i);
     fail(path, what + " is negative (" + v.dump() + ")");
   }
   fail(path, what + " must be a non-negative integer, got " + v.dump().substr(0, 80));
