@@ -36,4 +36,12 @@ struct BenchArgs {
 };
 int run_bench(const BenchArgs& args);
 
+// `edgerun perplexity -m MODEL -f TEXT [--ctx N] [--kl-base BASE]` (src/cli/perplexity.cpp).
+struct PerplexityArgs {
+  std::string model, text_file, kl_base;
+  int64_t ctx = 512;
+  int threads = 0;
+};
+int run_perplexity(const PerplexityArgs& args);
+
 }  // namespace edgerun::cli

@@ -226,8 +226,17 @@ int main_impl(int argc, char** argv) {
   bench->add_option("-r,--repeats", bargs.repeats, "Repetitions (default 3)");
   bench->add_flag("--json", bargs.json, "Print one JSON object");
 
+  PerplexityArgs pargs;
+  auto* ppl = app.add_subcommand("perplexity", "Perplexity of a model on a text; with --kl-base, KL divergence and top-1 agreement against a base model");
+  ppl->add_option("-m,--model", pargs.model, "Model directory or .gguf file (default: built-in)");
+  ppl->add_option("-f,--file", pargs.text_file, "Text file")->required();
+  ppl->add_option("-c,--ctx", pargs.ctx, "Tokens per chunk (default 512)");
+  ppl->add_option("--kl-base", pargs.kl_base, "Base model (e.g. the unquantized checkpoint) to compare against");
+  ppl->add_option("-t,--threads", pargs.threads, "Worker threads (default: one per core)");
+
   CLI11_PARSE(app, argc, argv);
   if (*bench) return run_bench(bargs);
+  if (*ppl) return run_perplexity(pargs);
   if (*quantize) return run_quantize(qargs);
   if (*info) return run_info(info_model);
   if (*tokenize) return cmd_tokenize(margs, text, no_special);
