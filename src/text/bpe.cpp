@@ -45,10 +45,12 @@ void BpeMerges::apply(std::vector<int32_t>& symbols) const {
     left.next = right.next;
     if (right.next >= 0) syms[right.next].prev = top.pos;
     if (left.prev >= 0) {
-      if (const Entry* p = find(syms[left.prev].id, left.id)) queue.push(Cand{p->rank, left.prev, p->merged});
+      if (const Entry* p = find(syms[left.prev].id, left.id))
+        queue.push(Cand{p->rank, left.prev, p->merged});
     }
     if (left.next >= 0) {
-      if (const Entry* p = find(left.id, syms[left.next].id)) queue.push(Cand{p->rank, top.pos, p->merged});
+      if (const Entry* p = find(left.id, syms[left.next].id))
+        queue.push(Cand{p->rank, top.pos, p->merged});
     }
   }
   symbols.clear();

@@ -1,9 +1,11 @@
+// Normalizers and pre-tokenizers of a Hugging Face tokenizer.json (see hf_components.h).
 #include "text/hf_components.h"
 
 #include <algorithm>
 #include <cctype>
 
 #include "core/error.h"
+#include "text/hf_json.h"
 #include "text/regex.h"
 #include "text/unicode.h"
 
@@ -11,9 +13,7 @@ namespace edgerun::text::hf {
 
 void JsonPath::fail(const std::string& problem) const { edgerun::fail(where(), problem); }
 
-namespace {
-
-// ---- JSON access naming the field on error -------------------------------------------------
+namespace detail {
 
 const json& member(const json& j, const std::string& key, const JsonPath& at) {
   if (!j.is_object()) at.fail("expected a JSON object");
@@ -59,13 +59,72 @@ const json& get_array(const json& j, const std::string& key, const JsonPath& at)
 
 std::string type_of(const json& j, const JsonPath& at) { return get_string(j, "type", at); }
 
-// A single-character field such as Metaspace's replacement.
 uint32_t get_char(const json& j, const std::string& key, const JsonPath& at) {
   const std::string s = get_string(j, key, at);
   const std::vector<uint32_t> cps = utf8_codepoints(s);
   if (cps.size() != 1) (at / key).fail("expected a single character, got '" + s + "'");
   return cps[0];
 }
+
+std::vector<std::pair<size_t, size_t>> literal_matches(std::string_view s, std::string_view lit) {
+  std::vector<std::pair<size_t, size_t>> out;
+  if (lit.empty()) return out;
+  for (size_t pos = s.find(lit); pos != std::string_view::npos;
+       pos = s.find(lit, pos + lit.size())) {
+    out.emplace_back(pos, pos + lit.size());
+  }
+  return out;
+}
+
+Pattern parse_pattern(const json& j, const std::string& key, const JsonPath& at) {
+  const json& p = member(j, key, at);
+  Pattern out;
+  if (p.is_object() && p.contains("Regex") && p.at("Regex").is_string()) {
+    out.regex = std::make_unique<Regex>(p.at("Regex").get<std::string>(), (at / key).where());
+  } else if (p.is_object() && p.contains("String") && p.at("String").is_string()) {
+    out.literal = p.at("String").get<std::string>();
+  } else {
+    (at / key).fail("expected {\"String\": ...} or {\"Regex\": ...}");
+  }
+  return out;
+}
+
+std::string replace_all(const Pattern& pattern, const std::string& content, const std::string& s) {
+  std::string out;
+  size_t prev = 0;
+  for (auto [b, e] : pattern.find(s)) {
+    out.append(s, prev, b - prev);
+    out += content;
+    prev = e;
+  }
+  out.append(s, prev, std::string::npos);
+  return out;
+}
+
+Prepend parse_prepend(const json& j, const JsonPath& at) {
+  Prepend scheme = Prepend::Always;
+  if (has(j, "prepend_scheme")) {
+    const std::string s = get_string(j, "prepend_scheme", at);
+    if (s == "always")
+      scheme = Prepend::Always;
+    else if (s == "first")
+      scheme = Prepend::First;
+    else if (s == "never")
+      scheme = Prepend::Never;
+    else
+      (at / "prepend_scheme").fail("unknown prepend_scheme '" + s + "'");
+  }
+  // Older files: add_prefix_space=false means never.
+  if (has(j, "add_prefix_space") && !get_bool_or(j, "add_prefix_space", true, at))
+    scheme = Prepend::Never;
+  return scheme;
+}
+
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
 
 // ---- splitting with the tokenizers crate's delimiter behaviours ------------------------------
 
@@ -111,16 +170,8 @@ std::vector<std::pair<size_t, size_t>> char_matches(std::string_view s, Pred pre
   return out;
 }
 
-std::vector<std::pair<size_t, size_t>> literal_matches(std::string_view s, std::string_view lit) {
-  std::vector<std::pair<size_t, size_t>> out;
-  if (lit.empty()) return out;
-  for (size_t pos = s.find(lit); pos != std::string_view::npos; pos = s.find(lit, pos + lit.size())) {
-    out.emplace_back(pos, pos + lit.size());
-  }
-  return out;
-}
-
-void split_piece(const Piece& piece, std::vector<Span> spans, Behavior behavior, bool invert, Pieces& out) {
+void split_piece(const Piece& piece, std::vector<Span> spans, Behavior behavior, bool invert,
+                 Pieces& out) {
   if (invert) {
     for (Span& s : spans) s.match = !s.match;
   }
@@ -183,28 +234,6 @@ void split_all(Pieces& pieces, Behavior behavior, bool invert, MatchFn matches) 
   pieces = std::move(out);
 }
 
-// A "pattern" field: {"String": "..."} (literal) or {"Regex": "..."}.
-struct Pattern {
-  std::string literal;
-  std::unique_ptr<Regex> regex;
-  std::vector<std::pair<size_t, size_t>> find(std::string_view s) const {
-    return regex ? regex->find_all(s) : literal_matches(s, literal);
-  }
-};
-
-Pattern parse_pattern(const json& j, const std::string& key, const JsonPath& at) {
-  const json& p = member(j, key, at);
-  Pattern out;
-  if (p.is_object() && p.contains("Regex") && p.at("Regex").is_string()) {
-    out.regex = std::make_unique<Regex>(p.at("Regex").get<std::string>(), (at / key).where());
-  } else if (p.is_object() && p.contains("String") && p.at("String").is_string()) {
-    out.literal = p.at("String").get<std::string>();
-  } else {
-    (at / key).fail("expected {\"String\": ...} or {\"Regex\": ...}");
-  }
-  return out;
-}
-
 // ---- normalizers ----------------------------------------------------------------------------
 
 class SequenceNormalizer : public Normalizer {
@@ -232,17 +261,7 @@ class ReplaceNormalizer : public Normalizer {
  public:
   Pattern pattern;
   std::string content;
-  std::string normalize(std::string s) const override {
-    std::string out;
-    size_t prev = 0;
-    for (auto [b, e] : pattern.find(s)) {
-      out.append(s, prev, b - prev);
-      out += content;
-      prev = e;
-    }
-    out.append(s, prev, std::string::npos);
-    return out;
-  }
+  std::string normalize(std::string s) const override { return replace_all(pattern, content, s); }
 };
 
 class PrependNormalizer : public Normalizer {
@@ -257,8 +276,10 @@ class StripNormalizer : public Normalizer {
   std::string normalize(std::string s) const override {
     const std::vector<uint32_t> cps = utf8_codepoints(s);
     size_t b = 0, e = cps.size();
-    if (left) while (b < e && is_whitespace(cps[b])) ++b;
-    if (right) while (e > b && is_whitespace(cps[e - 1])) --e;
+    if (left)
+      while (b < e && is_whitespace(cps[b])) ++b;
+    if (right)
+      while (e > b && is_whitespace(cps[e - 1])) --e;
     std::string out;
     for (size_t i = b; i < e; ++i) append_utf8(out, cps[i]);
     return out;
@@ -316,7 +337,8 @@ class ByteLevelNormalizer : public Normalizer {
 
 // ---- pre-tokenizers -------------------------------------------------------------------------
 
-const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 class SequencePreTokenizer : public PreTokenizer {
  public:
@@ -346,7 +368,9 @@ class ByteLevelPreTokenizer : public PreTokenizer {
         if (!p.text.empty() && p.text[0] != ' ') p.text.insert(0, 1, ' ');
       }
     }
-    if (regex) split_all(pieces, Behavior::Isolated, false, [&](std::string_view s) { return regex->find_all(s); });
+    if (regex)
+      split_all(pieces, Behavior::Isolated, false,
+                [&](std::string_view s) { return regex->find_all(s); });
     for (Piece& p : pieces) p.text = bytes_to_byte_level(p.text);
   }
 };
@@ -360,8 +384,6 @@ class DigitsPreTokenizer : public PreTokenizer {
   }
 };
 
-enum class Prepend { Always, First, Never };
-
 class MetaspacePreTokenizer : public PreTokenizer {
  public:
   std::string replacement;
@@ -371,7 +393,10 @@ class MetaspacePreTokenizer : public PreTokenizer {
     for (Piece& p : pieces) {
       std::string s;
       for (char c : p.text) {
-        if (c == ' ') s += replacement; else s += c;
+        if (c == ' ')
+          s += replacement;
+        else
+          s += c;
       }
       const bool starts = s.compare(0, replacement.size(), replacement) == 0;
       if (!starts && (prepend == Prepend::Always || (prepend == Prepend::First && p.first))) {
@@ -391,14 +416,16 @@ class WhitespacePreTokenizer : public PreTokenizer {
   // \w+|[^\w\s]+ kept, whitespace removed.
   Regex regex{R"(\w+|[^\w\s]+)", "Whitespace pre-tokenizer"};
   void pre_tokenize(Pieces& pieces) const override {
-    split_all(pieces, Behavior::Removed, true, [&](std::string_view s) { return regex.find_all(s); });
+    split_all(pieces, Behavior::Removed, true,
+              [&](std::string_view s) { return regex.find_all(s); });
   }
 };
 
 class WhitespaceSplitPreTokenizer : public PreTokenizer {
  public:
   void pre_tokenize(Pieces& pieces) const override {
-    split_all(pieces, Behavior::Removed, false, [](std::string_view s) { return char_matches(s, is_whitespace); });
+    split_all(pieces, Behavior::Removed, false,
+              [](std::string_view s) { return char_matches(s, is_whitespace); });
   }
 };
 
@@ -410,163 +437,18 @@ class PunctuationPreTokenizer : public PreTokenizer {
  public:
   Behavior behavior = Behavior::Isolated;
   void pre_tokenize(Pieces& pieces) const override {
-    split_all(pieces, behavior, false, [](std::string_view s) { return char_matches(s, is_any_punctuation); });
+    split_all(pieces, behavior, false,
+              [](std::string_view s) { return char_matches(s, is_any_punctuation); });
   }
 };
 
 class BertPreTokenizer : public PreTokenizer {
  public:
   void pre_tokenize(Pieces& pieces) const override {
-    split_all(pieces, Behavior::Removed, false, [](std::string_view s) { return char_matches(s, is_whitespace); });
-    split_all(pieces, Behavior::Isolated, false, [](std::string_view s) { return char_matches(s, is_any_punctuation); });
-  }
-};
-
-Prepend parse_prepend(const json& j, const JsonPath& at) {
-  Prepend scheme = Prepend::Always;
-  if (has(j, "prepend_scheme")) {
-    const std::string s = get_string(j, "prepend_scheme", at);
-    if (s == "always") scheme = Prepend::Always;
-    else if (s == "first") scheme = Prepend::First;
-    else if (s == "never") scheme = Prepend::Never;
-    else (at / "prepend_scheme").fail("unknown prepend_scheme '" + s + "'");
-  }
-  // Older files: add_prefix_space=false means never.
-  if (has(j, "add_prefix_space") && !get_bool_or(j, "add_prefix_space", true, at)) scheme = Prepend::Never;
-  return scheme;
-}
-
-// ---- decoders -------------------------------------------------------------------------------
-
-class SequenceDecoder : public Decoder {
- public:
-  std::vector<std::unique_ptr<Decoder>> parts;
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    for (const auto& d : parts) d->decode_chain(tokens);
-  }
-};
-
-class ByteLevelDecoder : public Decoder {
- public:
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    std::string bytes;
-    for (const std::string& t : tokens) {
-      // A token with any character outside the byte alphabet is taken verbatim.
-      std::string mapped;
-      bool ok = true;
-      for (size_t i = 0; i < t.size() && ok;) {
-        uint32_t cp;
-        i += utf8_next(t, i, &cp);
-        const int b = unicode_to_byte(cp);
-        if (b < 0) ok = false; else mapped += static_cast<char>(b);
-      }
-      bytes += ok ? mapped : t;
-    }
-    tokens.assign(1, utf8_lossy(bytes));
-  }
-};
-
-class MetaspaceDecoder : public Decoder {
- public:
-  std::string replacement;
-  Prepend prepend = Prepend::Always;
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      std::string out;
-      const std::string& t = tokens[i];
-      for (size_t k = 0; k < t.size();) {
-        if (t.compare(k, replacement.size(), replacement) == 0) {
-          if (!(i == 0 && prepend != Prepend::Never)) out += ' ';
-          k += replacement.size();
-        } else {
-          out += t[k++];
-        }
-      }
-      tokens[i] = std::move(out);
-    }
-  }
-};
-
-class ReplaceDecoder : public Decoder {
- public:
-  ReplaceNormalizer replace;
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    for (std::string& t : tokens) t = replace.normalize(std::move(t));
-  }
-};
-
-class ByteFallbackDecoder : public Decoder {
- public:
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    std::vector<std::string> out;
-    std::string pending;
-    auto flush = [&] {
-      if (pending.empty()) return;
-      if (utf8_valid(pending)) {
-        out.push_back(pending);
-      } else {  // the crate emits one U+FFFD per byte here, not per ill-formed subpart
-        for (size_t i = 0; i < pending.size(); ++i) out.push_back("\xEF\xBF\xBD");
-      }
-      pending.clear();
-    };
-    for (std::string& t : tokens) {
-      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' && std::isxdigit(static_cast<unsigned char>(t[3])) &&
-          std::isxdigit(static_cast<unsigned char>(t[4]))) {
-        pending += static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16));
-      } else {
-        flush();
-        out.push_back(std::move(t));
-      }
-    }
-    flush();
-    tokens = std::move(out);
-  }
-};
-
-class FuseDecoder : public Decoder {
- public:
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    std::string all;
-    for (const std::string& t : tokens) all += t;
-    tokens.assign(1, all);
-  }
-};
-
-class StripDecoder : public Decoder {
- public:
-  uint32_t content = ' ';
-  size_t start = 0, stop = 0;
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    for (std::string& t : tokens) {
-      const std::vector<uint32_t> cps = utf8_codepoints(t);
-      size_t b = 0, e = cps.size();
-      while (b < start && b < e && cps[b] == content) ++b;
-      for (size_t i = 0; i < stop && e > b && cps[e - 1] == content; ++i) --e;
-      std::string out;
-      for (size_t i = b; i < e; ++i) append_utf8(out, cps[i]);
-      t = std::move(out);
-    }
-  }
-};
-
-class BpeSuffixDecoder : public Decoder {
- public:
-  std::string suffix;
-  void decode_chain(std::vector<std::string>& tokens) const override {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      const std::string with = i + 1 == tokens.size() ? "" : " ";
-      std::string out;
-      const std::string& t = tokens[i];
-      for (size_t k = 0; k < t.size();) {
-        if (!suffix.empty() && t.compare(k, suffix.size(), suffix) == 0) {
-          out += with;
-          k += suffix.size();
-        } else {
-          out += t[k++];
-        }
-      }
-      tokens[i] = std::move(out);
-    }
+    split_all(pieces, Behavior::Removed, false,
+              [](std::string_view s) { return char_matches(s, is_whitespace); });
+    split_all(pieces, Behavior::Isolated, false,
+              [](std::string_view s) { return char_matches(s, is_any_punctuation); });
   }
 };
 
@@ -579,7 +461,8 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const JsonPath& at) {
     auto seq = std::make_unique<SequenceNormalizer>();
     const json& list = get_array(j, "normalizers", at);
     for (size_t i = 0; i < list.size(); ++i) {
-      if (auto n = make_normalizer(list[i], (at / "normalizers")[i])) seq->parts.push_back(std::move(n));
+      if (auto n = make_normalizer(list[i], (at / "normalizers")[i]))
+        seq->parts.push_back(std::move(n));
     }
     return seq;
   }
@@ -625,7 +508,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const JsonPath& 
     auto seq = std::make_unique<SequencePreTokenizer>();
     const json& list = get_array(j, "pretokenizers", at);
     for (size_t i = 0; i < list.size(); ++i) {
-      if (auto p = make_pre_tokenizer(list[i], (at / "pretokenizers")[i])) seq->parts.push_back(std::move(p));
+      if (auto p = make_pre_tokenizer(list[i], (at / "pretokenizers")[i]))
+        seq->parts.push_back(std::move(p));
     }
     return seq;
   }
@@ -639,7 +523,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const JsonPath& 
   if (type == "ByteLevel") {
     auto b = std::make_unique<ByteLevelPreTokenizer>();
     b->add_prefix_space = get_bool_or(j, "add_prefix_space", true, at);
-    if (get_bool_or(j, "use_regex", true, at)) b->regex = std::make_unique<Regex>(kGpt2Pattern, at.where());
+    if (get_bool_or(j, "use_regex", true, at))
+      b->regex = std::make_unique<Regex>(kGpt2Pattern, at.where());
     return b;
   }
   if (type == "Digits") {
@@ -654,6 +539,12 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const JsonPath& 
     m->split = get_bool_or(j, "split", true, at);
     return m;
   }
+  if (type == "CharDelimiterSplit") {
+    auto s = std::make_unique<SplitPreTokenizer>();
+    s->pattern.literal = utf8_encode(get_char(j, "delimiter", at));
+    s->behavior = Behavior::Removed;
+    return s;
+  }
   if (type == "Whitespace") return std::make_unique<WhitespacePreTokenizer>();
   if (type == "WhitespaceSplit") return std::make_unique<WhitespaceSplitPreTokenizer>();
   if (type == "BertPreTokenizer") return std::make_unique<BertPreTokenizer>();
@@ -663,141 +554,6 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const JsonPath& 
     return p;
   }
   (at / "type").fail("unsupported pre_tokenizer type '" + type + "'");
-}
-
-std::unique_ptr<Decoder> make_decoder(const json& j, const JsonPath& at) {
-  if (j.is_null()) return nullptr;
-  const std::string type = type_of(j, at);
-  if (type == "Sequence") {
-    auto seq = std::make_unique<SequenceDecoder>();
-    const json& list = get_array(j, "decoders", at);
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (auto d = make_decoder(list[i], (at / "decoders")[i])) seq->parts.push_back(std::move(d));
-    }
-    return seq;
-  }
-  if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
-  if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
-  if (type == "Fuse") return std::make_unique<FuseDecoder>();
-  if (type == "Metaspace") {
-    auto m = std::make_unique<MetaspaceDecoder>();
-    m->replacement = utf8_encode(get_char(j, "replacement", at));
-    m->prepend = parse_prepend(j, at);
-    return m;
-  }
-  if (type == "Replace") {
-    auto r = std::make_unique<ReplaceDecoder>();
-    r->replace.pattern = parse_pattern(j, "pattern", at);
-    r->replace.content = get_string(j, "content", at);
-    return r;
-  }
-  if (type == "Strip") {
-    auto s = std::make_unique<StripDecoder>();
-    s->content = get_char(j, "content", at);
-    const int64_t start = get_int_or(j, "start", 0, at), stop = get_int_or(j, "stop", 0, at);
-    if (start < 0 || stop < 0) at.fail("negative start/stop");
-    s->start = static_cast<size_t>(start);
-    s->stop = static_cast<size_t>(stop);
-    return s;
-  }
-  if (type == "BPEDecoder") {
-    auto b = std::make_unique<BpeSuffixDecoder>();
-    b->suffix = get_string_or(j, "suffix", "</w>", at);
-    return b;
-  }
-  (at / "type").fail("unsupported decoder type '" + type + "'");
-}
-
-namespace {
-
-void add_template(PostProcessor& pp, const json& single, const JsonPath& at, const json& specials,
-                  const JsonPath& specials_at) {
-  // Items are {"SpecialToken": {"id": "<s>"}} / {"Sequence": {"id": "A"}} or, in the string
-  // form, "<s> $A </s>" (":N" type-id suffixes ignored).
-  std::vector<std::pair<bool, std::string>> items;  // (is_sequence, special token name)
-  if (single.is_string()) {
-    std::string s = single.get<std::string>();
-    size_t pos = 0;
-    while (pos < s.size()) {
-      size_t end = s.find(' ', pos);
-      if (end == std::string::npos) end = s.size();
-      std::string item = s.substr(pos, end - pos);
-      pos = end + 1;
-      if (item.empty()) continue;
-      if (item[0] == '$') {
-        items.emplace_back(true, "");
-      } else {
-        const size_t colon = item.rfind(':');
-        if (colon != std::string::npos && colon > 0) item = item.substr(0, colon);
-        items.emplace_back(false, item);
-      }
-    }
-  } else if (single.is_array()) {
-    for (size_t i = 0; i < single.size(); ++i) {
-      const json& it = single[i];
-      if (it.is_object() && it.contains("Sequence")) {
-        items.emplace_back(true, "");
-      } else if (it.is_object() && it.contains("SpecialToken")) {
-        items.emplace_back(false, get_string(it.at("SpecialToken"), "id", at[i] / "SpecialToken"));
-      } else {
-        at[i].fail("expected a SpecialToken or Sequence item");
-      }
-    }
-  } else {
-    at.fail("expected an array or a string");
-  }
-  bool after = false;
-  for (const auto& [is_seq, name] : items) {
-    if (is_seq) {
-      after = true;
-      continue;
-    }
-    if (!specials.is_object() || !specials.contains(name)) {
-      specials_at.fail("special token '" + name + "' used by the template is not defined");
-    }
-    const json& ids = get_array(specials.at(name), "ids", specials_at / name);
-    for (const json& id : ids) {
-      if (!id.is_number_integer()) (specials_at / name / "ids").fail("expected integer ids");
-      (after ? pp.suffix : pp.prefix).push_back(id.get<int32_t>());
-    }
-  }
-}
-
-int32_t pair_id(const json& j, const std::string& key, const JsonPath& at,
-                const std::function<int32_t(const std::string&)>& token_id) {
-  const json& v = member(j, key, at);
-  if (!v.is_array() || v.size() != 2 || !v[1].is_number_integer()) (at / key).fail("expected [token, id]");
-  return v[1].get<int32_t>();
-}
-
-}  // namespace
-
-PostProcessor make_post_processor(const json& j, const JsonPath& at,
-                                  const std::function<int32_t(const std::string&)>& token_id) {
-  PostProcessor pp;
-  if (j.is_null()) return pp;
-  const std::string type = type_of(j, at);
-  if (type == "ByteLevel") return pp;
-  if (type == "TemplateProcessing") {
-    add_template(pp, member(j, "single", at), at / "single", member(j, "special_tokens", at), at / "special_tokens");
-    return pp;
-  }
-  if (type == "RobertaProcessing" || type == "BertProcessing") {
-    pp.prefix.push_back(pair_id(j, "cls", at, token_id));
-    pp.suffix.push_back(pair_id(j, "sep", at, token_id));
-    return pp;
-  }
-  if (type == "Sequence") {
-    const json& list = get_array(j, "processors", at);
-    for (size_t i = 0; i < list.size(); ++i) {
-      PostProcessor inner = make_post_processor(list[i], (at / "processors")[i], token_id);
-      // Later processors wrap the output of earlier ones.
-      pp.prefix.insert(pp.prefix.begin(), inner.prefix.begin(), inner.prefix.end());
-      pp.suffix.insert(pp.suffix.end(), inner.suffix.begin(), inner.suffix.end());
-    }
-    return pp;
-  }
-  (at / "type").fail("unsupported post_processor type '" + type + "'");
 }
 
 }  // namespace edgerun::text::hf

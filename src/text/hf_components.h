@@ -16,7 +16,9 @@ namespace edgerun::text::hf {
 struct JsonPath {
   std::string file;
   std::string path;
-  JsonPath operator/(const std::string& key) const { return {file, path.empty() ? key : path + "." + key}; }
+  JsonPath operator/(const std::string& key) const {
+    return {file, path.empty() ? key : path + "." + key};
+  }
   JsonPath operator[](size_t i) const { return {file, path + "[" + std::to_string(i) + "]"}; }
   std::string where() const { return file + ": field '" + path + "'"; }
   [[noreturn]] void fail(const std::string& problem) const;

@@ -38,7 +38,8 @@ std::string pcre_message(int code) {
 }
 }  // namespace
 
-Regex::Regex(const std::string& pattern, const std::string& where) : pattern_(pattern), where_(where) {
+Regex::Regex(const std::string& pattern, const std::string& where)
+    : pattern_(pattern), where_(where) {
   int error = 0;
   PCRE2_SIZE offset = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -60,7 +61,8 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view s) const
   const auto subject = reinterpret_cast<PCRE2_SPTR>(s.data());
   size_t pos = 0;
   while (pos <= s.size()) {
-    const int rc = pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, sc.data, sc.context);
+    const int rc =
+        pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, sc.data, sc.context);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) fail(where_, "regex '" + pattern_ + "' failed to match: " + pcre_message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(sc.data);

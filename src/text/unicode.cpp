@@ -135,8 +135,20 @@ bool is_number(uint32_t cp) {
 
 bool is_whitespace(uint32_t cp) {
   switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
-    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -170,17 +182,24 @@ std::string normalize(std::string_view s, NormForm form) {
   if (s.empty()) return {};
   int options = UTF8PROC_STABLE;
   switch (form) {
-    case NormForm::NFC: options |= UTF8PROC_COMPOSE; break;
-    case NormForm::NFD: options |= UTF8PROC_DECOMPOSE; break;
-    case NormForm::NFKC: options |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
-    case NormForm::NFKD: options |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    case NormForm::NFC:
+      options |= UTF8PROC_COMPOSE;
+      break;
+    case NormForm::NFD:
+      options |= UTF8PROC_DECOMPOSE;
+      break;
+    case NormForm::NFKC:
+      options |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
+      break;
+    case NormForm::NFKD:
+      options |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
+      break;
   }
   const std::string valid = utf8_lossy(s);
   utf8proc_uint8_t* out = nullptr;
-  const utf8proc_ssize_t n =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(valid.data()),
-                   static_cast<utf8proc_ssize_t>(valid.size()), &out,
-                   static_cast<utf8proc_option_t>(options));
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(valid.data()),
+                                          static_cast<utf8proc_ssize_t>(valid.size()), &out,
+                                          static_cast<utf8proc_option_t>(options));
   if (n < 0) return valid;  // cannot happen on valid input; keep the text rather than fail
   std::string result(reinterpret_cast<char*>(out), static_cast<size_t>(n));
   std::free(out);

@@ -24,13 +24,13 @@ bool utf8_valid(std::string_view s);
 std::vector<uint32_t> utf8_codepoints(std::string_view s);
 
 // Character classes as the reference implementations define them.
-bool is_letter(uint32_t cp);      // \p{L}
-bool is_number(uint32_t cp);      // \p{N} (Rust char::is_numeric)
-bool is_whitespace(uint32_t cp);  // White_Space (Rust char::is_whitespace)
-bool is_punctuation(uint32_t cp); // \p{P}
-bool is_mark(uint32_t cp);        // \p{M}
-bool is_control(uint32_t cp);     // Cc/Cf etc. as BERT's clean_text understands it
-bool is_word_char(uint32_t cp);   // regex \w
+bool is_letter(uint32_t cp);       // \p{L}
+bool is_number(uint32_t cp);       // \p{N} (Rust char::is_numeric)
+bool is_whitespace(uint32_t cp);   // White_Space (Rust char::is_whitespace)
+bool is_punctuation(uint32_t cp);  // \p{P}
+bool is_mark(uint32_t cp);         // \p{M}
+bool is_control(uint32_t cp);      // Cc/Cf etc. as BERT's clean_text understands it
+bool is_word_char(uint32_t cp);    // regex \w
 
 enum class NormForm { NFC, NFD, NFKC, NFKD };
 std::string normalize(std::string_view s, NormForm form);
