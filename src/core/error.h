@@ -14,4 +14,8 @@ class Error : public std::runtime_error {
 // Throws Error("<where>: <problem>"). `where` names the file, field or tensor at fault.
 [[noreturn]] void fail(const std::string& where, const std::string& problem);
 
+// A name or value taken from an input file, quoted for a one-line message: control bytes and
+// backslashes escaped as \xNN, at most 80 bytes shown.
+std::string quote_for_message(const std::string& s);
+
 }  // namespace edgerun

@@ -100,23 +100,6 @@ uint64_t min_value_bytes(uint32_t t) {
   }
 }
 
-// Names from the file go into one-line error messages: keep them printable and short.
-std::string shown(const std::string& s) {
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < 80; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += char(c);
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > 80) out += "...";
-  return out + "'";
-}
 
 bool mul_overflows(uint64_t a, uint64_t b, uint64_t& out) { return __builtin_mul_overflow(a, b, &out); }
 bool add_overflows(uint64_t a, uint64_t b, uint64_t& out) { return __builtin_add_overflow(a, b, &out); }
@@ -361,7 +344,7 @@ GgufFile GgufFile::parse(std::shared_ptr<Storage> storage) {
   for (uint64_t k = 0; k < kv_count; ++k) {
     std::string key = r.read_string("metadata key #" + std::to_string(k), kMaxKeyBytes);
     if (key.empty()) fail(path, "metadata key #" + std::to_string(k) + " is empty");
-    const std::string where = "metadata key " + shown(key);
+    const std::string where = "metadata key " + quote_for_message(key);
     const uint32_t type = r.read<uint32_t>(where + " value type");
     GgufValue v;
     read_value(r, type, v, 0, where, element_budget);
@@ -394,7 +377,7 @@ GgufFile GgufFile::parse(std::shared_ptr<Storage> storage) {
     GgufTensorInfo info;
     info.name = r.read_string("tensor #" + std::to_string(k) + " name", kMaxTensorNameBytes);
     if (info.name.empty()) fail(path, "tensor #" + std::to_string(k) + " has an empty name");
-    const std::string where = "tensor " + shown(info.name);
+    const std::string where = "tensor " + quote_for_message(info.name);
     if (!names.insert(info.name).second) fail(path, "duplicate " + where);
     const uint32_t n_dims = r.read<uint32_t>(where + " n_dims");
     if (n_dims < 1 || n_dims > 4) {
@@ -440,7 +423,7 @@ GgufFile GgufFile::parse(std::shared_ptr<Storage> storage) {
   std::vector<size_t> order(g.tensors_.size());
   for (size_t k = 0; k < order.size(); ++k) {
     const GgufTensorInfo& t = g.tensors_[k];
-    const std::string where = "tensor " + shown(t.name);
+    const std::string where = "tensor " + quote_for_message(t.name);
     if (t.offset % g.alignment_ != 0) {
       fail(path, where + " offset " + std::to_string(t.offset) + " is not a multiple of the " +
                      "alignment " + std::to_string(g.alignment_));
@@ -460,8 +443,8 @@ GgufFile GgufFile::parse(std::shared_ptr<Storage> storage) {
   for (size_t k = 1; k < order.size(); ++k) {
     const size_t prev = order[k - 1], cur = order[k];
     if (g.tensors_[prev].offset + nbytes[prev] > g.tensors_[cur].offset) {
-      fail(path, "tensors " + shown(g.tensors_[prev].name) + " and " +
-                     shown(g.tensors_[cur].name) + " overlap in the data blob");
+      fail(path, "tensors " + quote_for_message(g.tensors_[prev].name) + " and " +
+                     quote_for_message(g.tensors_[cur].name) + " overlap in the data blob");
     }
   }
   return g;
@@ -542,7 +525,7 @@ std::vector<Tensor> GgufFile::tensors() const {
   for (const GgufTensorInfo& info : tensors_) {
     DType dt;
     if (!engine_dtype(info.ggml_type, dt)) {
-      fail(path(), "tensor " + shown(info.name) + " has ggml type " +
+      fail(path(), "tensor " + quote_for_message(info.name) + " has ggml type " +
                        ggml_type_name(info.ggml_type) +
                        ", which this build cannot load (supported: F32, F16, BF16, I8, I16, I32, "
                        "I64, F64, Q8_0, Q4_0, Q4_K, Q6_K)");
@@ -560,7 +543,7 @@ std::vector<Tensor> GgufFile::tensors() const {
     // would make that undefined, so refuse rather than hand out a misaligned view.
     const size_t need = dtype_alignment(dt);
     if (reinterpret_cast<uintptr_t>(t.data) % need != 0) {
-      fail(path(), "tensor " + shown(info.name) + " data is not aligned to " +
+      fail(path(), "tensor " + quote_for_message(info.name) + " data is not aligned to " +
                        std::to_string(need) + " bytes (general.alignment = " +
                        std::to_string(alignment_) + ")");
     }

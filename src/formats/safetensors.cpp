@@ -41,22 +41,6 @@ constexpr const char* kUnsupportedDtypes[] = {"C64",         "F8_E4M3", "F8_E5M2
                                               "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0",
                                               "F4",          "F6_E2M3", "F6_E3M2"};
 
-std::string shown(const std::string& s) {
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < 80; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != 0x7f && c != '\\') {
-      out += char(c);  // UTF-8 passes through: JSON already validated it
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  if (s.size() > 80) out += "...";
-  return out + "'";
-}
 
 DType parse_dtype(const std::string& s, const std::string& path, const std::string& where) {
   for (const DtypeName& d : kDtypes) {
@@ -68,7 +52,7 @@ DType parse_dtype(const std::string& s, const std::string& path, const std::stri
                          "I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)");
     }
   }
-  fail(path, where + " has unknown dtype " + shown(s));
+  fail(path, where + " has unknown dtype " + quote_for_message(s));
 }
 
 // A non-negative JSON integer that fits in int64 (shapes and offsets).
@@ -113,7 +97,7 @@ json parse_header(const char* text, size_t n, const std::string& path,
         break;
       case json::parse_event_t::key: {
         const std::string& k = parsed.get_ref<const std::string&>();
-        if (!seen.back().insert(k).second) fail(path, "header has duplicate key " + shown(k));
+        if (!seen.back().insert(k).second) fail(path, "header has duplicate key " + quote_for_message(k));
         if (depth == 1) key_order.push_back(k);
         break;
       }
@@ -196,12 +180,12 @@ SafetensorsFile parse_safetensors(std::shared_ptr<Storage> storage) {
     if (name == "__metadata__") {
       if (!e.is_object()) fail(path, "__metadata__ must be an object of strings");
       for (const auto& [k, v] : e.items()) {
-        if (!v.is_string()) fail(path, "__metadata__ value for " + shown(k) + " is not a string");
+        if (!v.is_string()) fail(path, "__metadata__ value for " + quote_for_message(k) + " is not a string");
         out.metadata.emplace_back(k, v.get<std::string>());
       }
       continue;
     }
-    const std::string where = "tensor " + shown(name);
+    const std::string where = "tensor " + quote_for_message(name);
     if (!e.is_object()) fail(path, where + ": entry must be an object");
     auto dt = e.find("dtype"), sh = e.find("shape"), off = e.find("data_offsets");
     if (dt == e.end() || !dt->is_string()) fail(path, where + ": missing string 'dtype'");
@@ -252,7 +236,7 @@ SafetensorsFile parse_safetensors(std::shared_ptr<Storage> storage) {
   });
   uint64_t expected = 0;
   for (const Entry& e : entries) {
-    const std::string where = "tensor " + shown(out.tensors[e.index].name);
+    const std::string where = "tensor " + quote_for_message(out.tensors[e.index].name);
     if (e.begin > expected) {
       fail(path, where + " starts at data offset " + std::to_string(e.begin) +
                      ", leaving a gap after offset " + std::to_string(expected));
@@ -281,12 +265,12 @@ std::vector<SafetensorsFile> read_safetensors_index(const std::string& index_pat
 
   std::map<std::string, std::vector<std::string>> by_shard;  // shard file → tensors listed
   for (const auto& [name, v] : wm->items()) {
-    if (!v.is_string()) fail(index_path, "weight_map entry " + shown(name) + " is not a string");
+    if (!v.is_string()) fail(index_path, "weight_map entry " + quote_for_message(name) + " is not a string");
     const std::string shard = v.get<std::string>();
     // Shards live next to the index: a path component would let a file reach elsewhere.
     if (shard.empty() || shard == "." || shard == ".." ||
         shard.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
-      fail(index_path, "weight_map entry " + shown(name) + " names shard " + shown(shard) +
+      fail(index_path, "weight_map entry " + quote_for_message(name) + " names shard " + quote_for_message(shard) +
                            ", which is not a plain file name in the index's directory");
     }
     by_shard[shard].push_back(name);
@@ -298,7 +282,7 @@ std::vector<SafetensorsFile> read_safetensors_index(const std::string& index_pat
   for (const auto& [shard, names] : by_shard) {
     const std::string shard_path = (dir / shard).string();
     if (!file_exists(shard_path)) {
-      fail(index_path, "shard " + shown(shard) + " named in weight_map does not exist (" +
+      fail(index_path, "shard " + quote_for_message(shard) + " named in weight_map does not exist (" +
                            shard_path + ")");
     }
     SafetensorsFile f = read_safetensors(shard_path);
@@ -306,7 +290,7 @@ std::vector<SafetensorsFile> read_safetensors_index(const std::string& index_pat
     for (const Tensor& t : f.tensors) present.insert(t.name);
     for (const std::string& name : names) {
       if (!present.count(name)) {
-        fail(index_path, "tensor " + shown(name) + " is mapped to shard " + shown(shard) +
+        fail(index_path, "tensor " + quote_for_message(name) + " is mapped to shard " + quote_for_message(shard) +
                              ", which does not contain it");
       }
     }
@@ -347,8 +331,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::set<std::string> names;
   uint64_t offset = 0;
   for (const TensorToWrite& t : tensors) {
-    const std::string where = "tensor " + shown(t.name);
-    if (t.name.empty() || t.name == "__metadata__") fail(path, "invalid tensor name " + shown(t.name));
+    const std::string where = "tensor " + quote_for_message(t.name);
+    if (t.name.empty() || t.name == "__metadata__") fail(path, "invalid tensor name " + quote_for_message(t.name));
     if (!names.insert(t.name).second) fail(path, "duplicate " + where);
     if (dtype_is_quantized(t.dtype)) {
       fail(path, where + ": safetensors cannot store block-quantized " + dtype_name(t.dtype));

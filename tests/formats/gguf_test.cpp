@@ -15,35 +15,16 @@
 #include "formats/gguf.h"
 #include "../test_util.h"
 
+#include "formats/format_test_util.h"
+
 namespace edgerun {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
+using namespace edgerun::test;  // Bytes, TempDir, error_of, ...
 
 // ---------------------------------------------------------------- helpers
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "edgerun_gguf_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
-
-void write_file(const std::string& path, const Bytes& b) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
 
 // Little-endian encoders for building GGUF bytes by hand.
 struct Enc {
@@ -169,34 +150,8 @@ GgufBuilder valid_builder() {
   return g;
 }
 
-std::shared_ptr<Storage> heap_storage(const std::string& name, const Bytes& bytes,
-                                      std::unique_ptr<uint8_t[]>& holder) {
-  // An exact-size heap copy, so ASan flags any read past the end.
-  holder.reset(new uint8_t[std::max<size_t>(bytes.size(), 1)]);
-  if (!bytes.empty()) std::memcpy(holder.get(), bytes.data(), bytes.size());
-  return Storage::borrow(name, holder.get(), bytes.size());
-}
 
-// Runs f, which must throw edgerun::Error; returns its message ("" after a recorded failure).
-// 2000 by default (deterministic, fixed seed); EDGERUN_FUZZ_ITERATIONS runs the same sequence longer.
-int fuzz_iterations() {
-  const char* env = std::getenv("EDGERUN_FUZZ_ITERATIONS");
-  return env ? std::max(1, std::atoi(env)) : 2000;
-}
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-Error exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
 
 // Writes `bytes` as <name>.gguf, opens it, and checks the Error names the file and the problem.
 // The same bytes are also parsed from an exact-size heap buffer (ASan catches overreads).

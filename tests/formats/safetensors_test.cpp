@@ -15,49 +15,17 @@
 #include "formats/safetensors.h"
 #include "../test_util.h"
 
+#include "formats/format_test_util.h"
+
 namespace edgerun {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
+using namespace edgerun::test;  // Bytes, TempDir, error_of, ...
 
 // ---------------------------------------------------------------- helpers
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "edgerun_st_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-  size_t count() const {
-    size_t n = 0;
-    for (const auto& e : fs::directory_iterator(path_)) n += e.is_regular_file();
-    return n;
-  }
 
- private:
-  std::string path_;
-};
-
-void write_file(const std::string& path, const Bytes& b) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
-void write_text(const std::string& path, const std::string& s) {
-  write_file(path, Bytes(s.begin(), s.end()));
-}
-
-Bytes read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), {});
-}
 
 // 8-byte length + header (space-padded to 8 unless told not to) + data bytes 1, 2, 3, ...
 Bytes st_bytes(std::string header, size_t data_size, bool pad = true) {
@@ -79,33 +47,8 @@ const char* kValidHeader =
     R"("i":{"dtype":"I16","shape":[1],"data_offsets":[22,24]}})";
 constexpr size_t kValidData = 24;
 
-std::shared_ptr<Storage> heap_storage(const std::string& name, const Bytes& bytes,
-                                      std::unique_ptr<uint8_t[]>& holder) {
-  // An exact-size heap copy, so ASan flags any read past the end.
-  holder.reset(new uint8_t[std::max<size_t>(bytes.size(), 1)]);
-  if (!bytes.empty()) std::memcpy(holder.get(), bytes.data(), bytes.size());
-  return Storage::borrow(name, holder.get(), bytes.size());
-}
 
-// 2000 by default (deterministic, fixed seed); EDGERUN_FUZZ_ITERATIONS runs the same sequence longer.
-int fuzz_iterations() {
-  const char* env = std::getenv("EDGERUN_FUZZ_ITERATIONS");
-  return env ? std::max(1, std::atoi(env)) : 2000;
-}
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-Error exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
 
 // Writes the bytes to <name>.safetensors, reads it, and checks the Error names the file and
 // the problem; then parses the same bytes from an exact-size heap buffer.
