@@ -39,9 +39,14 @@ std::vector<float> norm_weights(const WeightStore& w, const std::string& name, i
 
 const Tensor* matrix(const WeightStore& w, const std::string& name, int64_t rows, int64_t cols) {
   const Tensor& t = w.get(name, {rows, cols});
-  if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
-    fail(w.source(), "tensor '" + name + "' has type " + dtype_name(t.dtype) +
-                         ", which this build cannot compute with yet (supported: F32, F16, BF16)");
+  switch (t.dtype) {
+    case DType::F32: case DType::F16: case DType::BF16:
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
+      break;
+    default:
+      fail(w.source(), "tensor '" + name + "' has type " + dtype_name(t.dtype) +
+                           ", which the matmul kernels do not support (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+  }
   return &t;
 }
 
