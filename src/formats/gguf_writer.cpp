@@ -20,16 +20,22 @@ constexpr size_t kMaxTensorNameBytes = 64;  // GGML_MAX_NAME; the reader enforce
 
 using Bytes = std::vector<uint8_t>;
 
+// Appends raw bytes (resize + memcpy: GCC 12 misreports vector::insert of small arrays).
+void put_bytes(Bytes& b, const void* p, size_t n) {
+  if (n == 0) return;
+  const size_t at = b.size();
+  b.resize(at + n);
+  std::memcpy(b.data() + at, p, n);
+}
+
 template <class T>
 void put(Bytes& b, T v) {
-  uint8_t tmp[sizeof(T)];
-  std::memcpy(tmp, &v, sizeof(T));
-  b.insert(b.end(), tmp, tmp + sizeof(T));
+  put_bytes(b, &v, sizeof(T));
 }
 
 void put_string(Bytes& b, const std::string& s) {
   put<uint64_t>(b, s.size());
-  b.insert(b.end(), s.begin(), s.end());
+  put_bytes(b, s.data(), s.size());
 }
 
 const char* type_name(GgufType t) {
@@ -147,8 +153,7 @@ void GgufWriter::set_i32_array(const std::string& k, const std::vector<int32_t>&
   put<uint32_t>(b, uint32_t(GgufType::ARRAY));
   put<uint32_t>(b, uint32_t(GgufType::INT32));
   put<uint64_t>(b, v.size());
-  const auto* p = reinterpret_cast<const uint8_t*>(v.data());
-  b.insert(b.end(), p, p + v.size() * 4);
+  put_bytes(b, v.data(), v.size() * 4);
   put_kv(k, std::move(b));
 }
 
@@ -157,8 +162,7 @@ void GgufWriter::set_f32_array(const std::string& k, const std::vector<float>& v
   put<uint32_t>(b, uint32_t(GgufType::ARRAY));
   put<uint32_t>(b, uint32_t(GgufType::FLOAT32));
   put<uint64_t>(b, v.size());
-  const auto* p = reinterpret_cast<const uint8_t*>(v.data());
-  b.insert(b.end(), p, p + v.size() * 4);
+  put_bytes(b, v.data(), v.size() * 4);
   put_kv(k, std::move(b));
 }
 

@@ -1,9 +1,12 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
+#include "core/quant.h"
+#include "kernels/quant_kernels.h"
 #include "kernels/simd.h"
 
 namespace edgerun {
@@ -14,27 +17,51 @@ namespace {
 // vectorise without reassociating a single accumulator.
 constexpr int kLanes = 16;
 
-template <typename Load>
-inline float dot_lanes(const float* x, int64_t n, Load load) {
-  float acc[kLanes] = {};
+// With StreamBytes > 0 (bytes per weight element), `stream` is prefetched ~8 KiB ahead into L2:
+// one core's streaming bandwidth is limited by the misses it keeps in flight.
+template <int Lanes = kLanes, int StreamBytes = 0, typename Load>
+inline float dot_lanes(const float* x, int64_t n, Load load, const void* stream = nullptr) {
+  float acc[Lanes] = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += load(i + j) * x[i + j];
+  for (; i + Lanes <= n; i += Lanes) {
+    if constexpr (StreamBytes > 0)
+      for (int o = 0; o < Lanes * StreamBytes; o += 64)
+        __builtin_prefetch(static_cast<const char*>(stream) + i * StreamBytes + o + 8192, 0, 2);
+    for (int j = 0; j < Lanes; ++j) acc[j] += load(i + j) * x[i + j];
+  }
   float tail = 0;
   for (; i < n; ++i) tail += load(i) * x[i];
   float s = 0;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  for (int j = 0; j < Lanes; ++j) s += acc[j];
   return s + tail;
 }
 
+// Branch-free f16 -> f32 that vectorises: shifting the exponent/mantissa into place and scaling
+// by 2^112 rebiases normals and subnormals alike; Inf/NaN keep an all-ones exponent.
+inline float f16_to_f32_fast(uint16_t h) {
+  const uint32_t em = uint32_t(h & 0x7fff) << 13, sign = uint32_t(h & 0x8000) << 16;
+  float f;
+  std::memcpy(&f, &em, 4);
+  f *= 0x1p112f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  bits = (em >= (0x7c00u << 13) ? em | 0x7f800000u : bits) | sign;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Weight rows stream from memory: 64 lanes (several vector accumulators) keep enough loads in
+// flight and hide the FMA latency.
+constexpr int kWeightLanes = 64;
+
 EDGERUN_MULTIVERSION
 float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
-  return dot_lanes(x, n, [w](int64_t i) { return bf16_to_f32(w[i]); });
+  return dot_lanes<kWeightLanes, 2>(x, n, [w](int64_t i) { return bf16_to_f32(w[i]); }, w);
 }
 
 EDGERUN_MULTIVERSION
 float dot_f16(const uint16_t* w, const float* x, int64_t n) {
-  return dot_lanes(x, n, [w](int64_t i) { return f16_to_f32(w[i]); });
+  return dot_lanes<kWeightLanes, 2>(x, n, [w](int64_t i) { return f16_to_f32_fast(w[i]); }, w);
 }
 
 EDGERUN_MULTIVERSION
@@ -76,14 +103,23 @@ void dot4_f32(const float* w, const float* x0, const float* x1, const float* x2,
 }
 
 EDGERUN_MULTIVERSION
+void f16_row_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32_fast(src[i]);
+}
+
+EDGERUN_MULTIVERSION
 void bf16_row_to_f32(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
 }
 
+bool is_quant(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K; }
+
 void check_weight(const Tensor& w) {
   if (w.shape.size() != 2) fail(w.name, "expected a 2-D weight, got shape " + w.shape_string());
-  if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16)
+  if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16 && !is_quant(w.dtype))
     fail(w.name, std::string("matmul does not support weight type ") + dtype_name(w.dtype));
+  if (is_quant(w.dtype) && (dtype_row_bytes(w.dtype, w.shape[1]) == 0 || w.nbytes < size_t(w.shape[0]) * w.row_bytes()))
+    fail(w.name, std::string("bad ") + dtype_name(w.dtype) + " shape " + w.shape_string());
 }
 
 }  // namespace
@@ -92,12 +128,10 @@ void to_f32(DType type, const void* src, float* dst, int64_t n) {
   switch (type) {
     case DType::F32: std::copy_n(static_cast<const float*>(src), n, dst); return;
     case DType::BF16: bf16_row_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
-    case DType::F16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(h[i]);
-      return;
-    }
-    default: fail("to_f32", std::string("unsupported type ") + dtype_name(type));
+    case DType::F16: f16_row_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
+    default:
+      if (is_quant(type)) return dequantize_row(type, src, dst, n);
+      fail("to_f32", std::string("unsupported type ") + dtype_name(type));
   }
 }
 
@@ -113,7 +147,13 @@ float dot_row(DType type, const void* row, const float* x, int64_t n) {
     case DType::F32: return dot_f32_impl(static_cast<const float*>(row), x, n);
     case DType::BF16: return dot_bf16(static_cast<const uint16_t*>(row), x, n);
     case DType::F16: return dot_f16(static_cast<const uint16_t*>(row), x, n);
-    default: fail("dot_row", std::string("unsupported type ") + dtype_name(type));
+    default:
+      if (is_quant(type)) {  // not a hot path: the quantized matmul has its own kernels
+        std::vector<float> tmp(static_cast<size_t>(n));
+        dequantize_row(type, row, tmp.data(), n);
+        return dot_f32_impl(tmp.data(), x, n);
+      }
+      fail("dot_row", std::string("unsupported type ") + dtype_name(type));
   }
 }
 
@@ -121,6 +161,12 @@ void matmul(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& po
   check_weight(w);
   const int64_t out = w.shape[0], in = w.shape[1];
   const size_t row_bytes = w.row_bytes();
+  if (is_quant(w.dtype)) {
+    thread_local QuantizedActs acts;
+    quantize_acts(x, n, in, w.dtype, acts, pool);
+    matmul_quantized(acts, QuantWeights{w.dtype, w.data, row_bytes, out, in}, y, pool);
+    return;
+  }
   if (n == 1) {  // decode: stream every weight row exactly once
     pool.parallel_for(out, [&](int64_t r0, int64_t r1, int) {
       for (int64_t r = r0; r < r1; ++r) y[r] = dot_row(w.dtype, w.data + r * row_bytes, x, in);

@@ -14,33 +14,11 @@
 
 #include "core/error.h"
 #include "core/storage.h"
+#include "test_util.h"
 
 namespace edgerun::test {
 
 using Bytes = std::vector<uint8_t>;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "edgerun_fmt_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
-  size_t count() const {
-    size_t n = 0;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) n += e.is_regular_file();
-    return n;
-  }
-
- private:
-  std::string path_;
-};
 
 inline void write_file(const std::string& path, const Bytes& b) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

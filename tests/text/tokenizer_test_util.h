@@ -72,28 +72,4 @@ inline std::vector<std::pair<std::string, std::vector<int32_t>>> read_vocab_vect
 namespace edgerun::test {
 
 // A fresh directory under the system temp dir, removed when the object goes away.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("edgerun_tok_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-  std::string write(const std::string& name, const std::string& content) const {
-    const std::string p = (path_ / name).string();
-    std::ofstream(p, std::ios::binary) << content;
-    return p;
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
 }  // namespace edgerun::test

@@ -1,0 +1,147 @@
+// Matmul micro-benchmarks at SmolLM3-3B shapes. Decode (n=1) reports GB/s of weights streamed;
+// prefill (n=512) reports GOPS (2 * rows * k * n per second).
+//   edgerun_kernel_bench [--benchmark_filter=Q4_0] ; EDGERUN_KERNELS=avx2 pins a kernel variant.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <random>
+#include <vector>
+
+#include "core/quant.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "kernels/quant_kernels.h"
+
+namespace edgerun {
+namespace {
+
+// Random codes with sane scales: the kernels' speed does not depend on the values, and
+// quantizing 20M floats per matrix would make start-up slow.
+struct Weight {
+  std::vector<uint8_t> bytes;
+  Tensor t;
+};
+
+// Copies of the most recently requested type and shape only (256 MiB of them for decode).
+const Weight& weight(DType type, int64_t rows, int64_t cols, int copy = 0) {
+  static std::tuple<int, int64_t, int64_t> key{-1, 0, 0};
+  static std::map<int, std::unique_ptr<Weight>> cache;
+  if (key != std::make_tuple(int(type), rows, cols)) {
+    cache.clear();
+    key = {int(type), rows, cols};
+  }
+  auto& slot = cache[copy];
+  if (slot) return *slot;
+  slot = std::make_unique<Weight>();
+  Weight& w = *slot;
+  const size_t rb = dtype_row_bytes(type, cols), bb = dtype_block_bytes(type);
+  w.bytes.resize(rb * size_t(rows));
+  std::mt19937_64 rng(1 + copy);
+  for (size_t i = 0; i + 8 <= w.bytes.size(); i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(&w.bytes[i], &v, 8);
+  }
+  const uint16_t h = f32_to_f16(0.01f);
+  if (dtype_is_quantized(type)) {
+    for (size_t b = 0; b < w.bytes.size(); b += bb) {
+      if (type == DType::Q6_K) std::memcpy(&w.bytes[b + 208], &h, 2);
+      else std::memcpy(&w.bytes[b], &h, 2);
+      if (type == DType::Q4_K) std::memcpy(&w.bytes[b + 2], &h, 2);
+    }
+  } else {
+    const size_t es = dtype_size(type);
+    for (size_t i = 0; i < w.bytes.size(); i += es) {
+      const float f = float(int(w.bytes[i]) - 128) * 1e-3f;
+      if (type == DType::F32) std::memcpy(&w.bytes[i], &f, 4);
+      else if (type == DType::F16) { const uint16_t v = f32_to_f16(f); std::memcpy(&w.bytes[i], &v, 2); }
+      else { const uint16_t v = f32_to_bf16(f); std::memcpy(&w.bytes[i], &v, 2); }
+    }
+  }
+  w.t.name = "w";
+  w.t.dtype = type;
+  w.t.shape = {rows, cols};
+  w.t.data = w.bytes.data();
+  w.t.nbytes = w.bytes.size();
+  return w;
+}
+
+constexpr size_t kStreamBytes = size_t(256) << 20;
+
+ThreadPool& pool(int threads) {
+  static std::map<int, std::unique_ptr<ThreadPool>> pools;
+  auto& p = pools[threads];
+  if (!p) p = std::make_unique<ThreadPool>(threads);
+  return *p;
+}
+
+void BM_Matmul(benchmark::State& state, DType type) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
+  const int threads = int(state.range(3));
+  // Decode streams weights from DRAM in a real model: cycle through enough copies to defeat
+  // the last-level cache. Prefill is compute-bound; one copy.
+  const size_t bytes = dtype_row_bytes(type, cols) * size_t(rows);
+  const int copies = n == 1 ? int((kStreamBytes + bytes - 1) / bytes) : 1;
+  std::vector<const Weight*> ws;
+  for (int c = 0; c < copies; ++c) ws.push_back(&weight(type, rows, cols, c));
+  std::vector<float> x(size_t(n * cols)), y(size_t(n * rows));
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd(0, 1);
+  for (float& v : x) v = nd(rng);
+  ThreadPool& tp = pool(threads);
+  size_t it = 0;
+  for (auto _ : state) {
+    matmul(x.data(), n, ws[it++ % ws.size()]->t, y.data(), tp);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double iters = double(state.iterations());
+  if (n == 1) {
+    state.counters["GB/s"] = benchmark::Counter(double(bytes) * iters / 1e9, benchmark::Counter::kIsRate);
+  } else {
+    state.counters["GOPS"] = benchmark::Counter(2.0 * double(rows * cols * n) * iters / 1e9, benchmark::Counter::kIsRate);
+  }
+  state.SetLabel(dtype_is_quantized(type) ? active_quant_variant().name : "f32-path");
+}
+
+void shapes(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {1, 512})
+    for (auto [r, c] : {std::pair<int64_t, int64_t>{11008, 2048}, {2048, 11008}, {2048, 2048}})
+      for (int64_t t : {1, 2}) b->Args({r, c, n, t});
+  b->ArgNames({"rows", "k", "n", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+// Decode with the weights resident in L2 (one 512x2048 matrix, reused): the kernels' compute
+// throughput, which must stay well above DRAM bandwidth for decode to be bandwidth-bound.
+void BM_DecodeHot(benchmark::State& state, DType type) {
+  const Weight& w = weight(type, 512, 2048, 0);
+  std::vector<float> x(2048), y(512);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 7) - 3;
+  for (auto _ : state) {
+    matmul(x.data(), 1, w.t, y.data(), pool(1));
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(double(w.bytes.size()) * double(state.iterations()) / 1e9,
+                                              benchmark::Counter::kIsRate);
+  state.SetLabel(dtype_is_quantized(type) ? active_quant_variant().name : "f32-path");
+}
+BENCHMARK_CAPTURE(BM_DecodeHot, Q4_0, DType::Q4_0);
+BENCHMARK_CAPTURE(BM_DecodeHot, Q8_0, DType::Q8_0);
+BENCHMARK_CAPTURE(BM_DecodeHot, Q4_K, DType::Q4_K);
+BENCHMARK_CAPTURE(BM_DecodeHot, Q6_K, DType::Q6_K);
+BENCHMARK_CAPTURE(BM_DecodeHot, BF16, DType::BF16);
+BENCHMARK_CAPTURE(BM_DecodeHot, F16, DType::F16);
+
+BENCHMARK_CAPTURE(BM_Matmul, Q4_0, DType::Q4_0)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q8_0, DType::Q8_0)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_K, DType::Q4_K)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q6_K, DType::Q6_K)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, BF16, DType::BF16)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, F16, DType::F16)->Apply(shapes);
+
+}  // namespace
+}  // namespace edgerun
+
+BENCHMARK_MAIN();
