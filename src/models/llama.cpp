@@ -56,6 +56,16 @@ LlamaModel::LlamaModel(LlamaConfig config, const WeightStore& w) : cfg_(std::mov
   const Names names{cfg_.gguf_names};
   const int64_t H = cfg_.hidden_size;
   rope_ = make_rope_table(cfg_.rope, cfg_.rope_interleaved, w.source());
+  // GGUF stores frequency-dependent RoPE scaling (Llama 3.1 style) as per-pair divisors.
+  if (const Tensor* freqs = cfg_.gguf_names ? w.find("rope_freqs.weight") : nullptr) {
+    const int64_t half = int64_t(rope_.inv_freq.size());
+    if (freqs->shape != std::vector<int64_t>{half} || freqs->dtype != DType::F32)
+      fail(w.source(), "tensor 'rope_freqs.weight' must be F32 [" + std::to_string(half) + "], got " +
+                           dtype_name(freqs->dtype) + " " + freqs->shape_string());
+    std::vector<float> f(static_cast<size_t>(half));
+    to_f32(DType::F32, freqs->data, f.data(), half);
+    for (int64_t i = 0; i < half; ++i) rope_.inv_freq[size_t(i)] /= f[size_t(i)];
+  }
   embed_ = matrix(w, names.embed(), cfg_.vocab_size, H);
   if (w.find(names.head())) lm_head_ = matrix(w, names.head(), cfg_.vocab_size, H);
   else if (cfg_.tie_word_embeddings || cfg_.gguf_names) lm_head_ = embed_;  // GGUF omits output when tied

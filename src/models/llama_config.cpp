@@ -151,6 +151,9 @@ LlamaConfig llama_config_from_gguf(const GgufFile& g) {
   } else {
     fail(g.path(), "rope scaling type '" + scaling + "' is not supported");
   }
+  // GGUF writers omit output.weight when the embeddings are tied.
+  cfg.tie_word_embeddings = std::none_of(g.tensor_infos().begin(), g.tensor_infos().end(),
+                                         [](const GgufTensorInfo& t) { return t.name == "output.weight"; });
   cfg.layer_uses_rope.assign(size_t(std::max<int64_t>(cfg.n_layers, 0)), true);
   if (arch == "smollm3")  // llama.cpp fixes the NoPE step at 4 for this architecture
     for (int64_t i = 0; i < cfg.n_layers; ++i) cfg.layer_uses_rope[size_t(i)] = (i + 1) % 4 != 0;

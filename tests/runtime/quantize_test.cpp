@@ -228,6 +228,26 @@ TEST(QuantizeRope, ScalingIsWrittenAsLlamaCppReadsIt) {
     EXPECT_EQ(v[0], 1.0f);
     EXPECT_EQ(v[7], 8.0f);
   }
+  {  // The model computes the same with the HF llama3 rule and with the GGUF divisors.
+    TempDir t2;
+    const json scaling = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                          {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+    const std::string dir = edited_model(t2, "tiny-smollm2", [&](json& c) { c["rope_scaling"] = scaling; });
+    quantize(dir, tmp.file("r3.gguf"), "f32");
+    const LoadedModel g = load_model(tmp.file("r3.gguf"), LoadOptions{true, false});
+    const LoadedModel hf = load_model(dir, LoadOptions{true, false});
+    std::vector<int32_t> ids(120);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 131 + 7) % 49152);
+    ThreadPool pool(2);
+    const int64_t vocab = hf.config.vocab_size, n = int64_t(ids.size());
+    std::vector<float> a(static_cast<size_t>(n * vocab)), b(a.size());
+    LlamaState sa = g.model->new_state(n, DType::F32), sb = hf.model->new_state(n, DType::F32);
+    g.model->forward(ids.data(), n, sa, pool, a.data(), true);
+    hf.model->forward(ids.data(), n, sb, pool, b.data(), true);
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - b[i])));
+    EXPECT_LT(worst, 1e-3) << "llama3 RoPE: GGUF rope_freqs vs HF rope_scaling";
+  }
 }
 
 // ---------------------------------------------------------------- whole models
