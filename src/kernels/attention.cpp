@@ -21,19 +21,10 @@ void f32_to_half_row(DType type, const float* src, uint16_t* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
 
-// o += w * v for a cache row stored in `type`.
+// o += w * v (the value-weighted sum of attention).
 EDGERUN_MULTIVERSION
-void axpy_row(DType type, const uint8_t* row, float w, float* o, int64_t n) {
-  if (type == DType::F32) {
-    const float* v = reinterpret_cast<const float*>(row);
-    for (int64_t d = 0; d < n; ++d) o[d] += w * v[d];
-  } else if (type == DType::BF16) {
-    const uint16_t* v = reinterpret_cast<const uint16_t*>(row);
-    for (int64_t d = 0; d < n; ++d) o[d] += w * bf16_to_f32(v[d]);
-  } else {
-    const uint16_t* v = reinterpret_cast<const uint16_t*>(row);
-    for (int64_t d = 0; d < n; ++d) o[d] += w * f16_to_f32(v[d]);
-  }
+void axpy_f32(const float* v, float w, float* o, int64_t n) {
+  for (int64_t d = 0; d < n; ++d) o[d] += w * v[d];
 }
 
 }  // namespace
@@ -58,21 +49,43 @@ void store_kv(const float* k, const float* v, int64_t n, int64_t start, int64_t 
 void attention(const float* q, int64_t n, int64_t start, const KVCacheView& c, const AttentionShape& s,
                float* out, ThreadPool& pool) {
   const int64_t hd = s.head_dim, kv_dim = s.n_kv_heads * hd, q_dim = s.n_heads * hd;
-  const int64_t group = s.n_heads / s.n_kv_heads;
+  const int64_t group = s.n_heads / s.n_kv_heads, len_max = start + n;
   const size_t elem = dtype_size(c.type), row = size_t(kv_dim) * elem;
+  // Half-precision caches are widened once per call into [kv_head][position][head_dim] F32
+  // (vectorised), so the score and sum loops below run on F32 for every query head of the group
+  // instead of converting each key once per query head.
+  std::vector<float> kf, vf;
+  const float* K = reinterpret_cast<const float*>(c.k);
+  const float* V = reinterpret_cast<const float*>(c.v);
+  int64_t pos_stride = kv_dim, head_stride = hd;
+  if (c.type != DType::F32) {
+    kf.resize(size_t(s.n_kv_heads * len_max * hd));
+    vf.resize(kf.size());
+    pool.parallel_for(s.n_kv_heads * len_max, [&](int64_t j0, int64_t j1, int) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t h = j / len_max, p = j % len_max;
+        to_f32(c.type, c.k + size_t(p) * row + size_t(h * hd) * elem, &kf[size_t(j * hd)], hd);
+        to_f32(c.type, c.v + size_t(p) * row + size_t(h * hd) * elem, &vf[size_t(j * hd)], hd);
+      }
+    }, 64);
+    K = kf.data();
+    V = vf.data();
+    pos_stride = hd;
+    head_stride = len_max * hd;
+  }
   pool.parallel_for(n * s.n_heads, [&](int64_t j0, int64_t j1, int) {
-    std::vector<float> scores(static_cast<size_t>(start + n));
+    std::vector<float> scores(static_cast<size_t>(len_max));
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t t = j / s.n_heads, h = j % s.n_heads, kvh = h / group;
       const int64_t len = start + t + 1;  // causal: keys 0..pos
       const float* qv = q + t * q_dim + h * hd;
-      const uint8_t* k = c.k + size_t(kvh * hd) * elem;
-      for (int64_t p = 0; p < len; ++p) scores[p] = dot_row(c.type, k + size_t(p) * row, qv, hd) * s.scale;
+      const float* k = K + kvh * head_stride;
+      for (int64_t p = 0; p < len; ++p) scores[p] = dot_f32(qv, k + p * pos_stride, hd) * s.scale;
       softmax(scores.data(), len);
       float* o = out + t * q_dim + h * hd;
       std::fill(o, o + hd, 0.0f);
-      const uint8_t* v = c.v + size_t(kvh * hd) * elem;
-      for (int64_t p = 0; p < len; ++p) axpy_row(c.type, v + size_t(p) * row, scores[p], o, hd);
+      const float* v = V + kvh * head_stride;
+      for (int64_t p = 0; p < len; ++p) axpy_f32(v + p * pos_stride, scores[p], o, hd);
     }
   });
 }
