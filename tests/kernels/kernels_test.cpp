@@ -12,16 +12,12 @@
 #include "kernels/ops.h"
 #include "kernels/rope.h"
 
+#include "random_util.h"
+
 namespace edgerun {
 namespace {
 
-std::vector<float> random_vector(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using test::gaussian;
 
 struct WeightBuffer {
   std::vector<uint8_t> bytes;
@@ -29,7 +25,7 @@ struct WeightBuffer {
 };
 
 WeightBuffer make_weight(DType type, int64_t rows, int64_t cols, uint32_t seed) {
-  const std::vector<float> f = random_vector(size_t(rows * cols), seed);
+  const std::vector<float> f = gaussian(size_t(rows * cols), seed);
   WeightBuffer w;
   w.bytes.resize(size_t(rows * cols) * dtype_size(type));
   for (size_t i = 0; i < f.size(); ++i) {
@@ -68,7 +64,7 @@ class MatmulTest : public ::testing::TestWithParam<std::tuple<DType, int64_t, in
 TEST_P(MatmulTest, MatchesReference) {
   const auto [type, n, rows, cols, threads] = GetParam();
   WeightBuffer w = make_weight(type, rows, cols, 7);
-  const std::vector<float> x = random_vector(size_t(n * cols), 11);
+  const std::vector<float> x = gaussian(size_t(n * cols), 11);
   std::vector<float> got(static_cast<size_t>(n * rows)), want(size_t(n * rows));
   ThreadPool pool(threads);
   matmul(x.data(), n, w.t, got.data(), pool);
@@ -91,7 +87,7 @@ TEST(Kernels, MatmulRejectsUnsupportedWeights) {
 }
 
 TEST(Kernels, RmsnormMatchesDefinition) {
-  const std::vector<float> x = random_vector(77, 3), w = random_vector(77, 4);
+  const std::vector<float> x = gaussian(77, 3), w = gaussian(77, 4);
   std::vector<float> y(77);
   rmsnorm(x.data(), w.data(), 1e-5f, 77, y.data());
   double ss = 0;
@@ -118,7 +114,7 @@ TEST(Kernels, RopePairingsAgreeUnderPermutation) {
   p.theta = 10000;
   p.rotary_dim = 16;
   const RopeTable half = make_rope_table(p, false, "test"), inter = make_rope_table(p, true, "test");
-  std::vector<float> a = random_vector(32, 5), b(32);
+  std::vector<float> a = gaussian(32, 5), b(32);
   for (int h = 0; h < 2; ++h)  // b: interleaved layout of a
     for (int j = 0; j < 8; ++j) {
       b[h * 16 + 2 * j] = a[h * 16 + j];
@@ -132,7 +128,7 @@ TEST(Kernels, RopePairingsAgreeUnderPermutation) {
       EXPECT_NEAR(b[h * 16 + 2 * j + 1], a[h * 16 + j + 8], 1e-5);
     }
   // Position 0 is the identity; the norm of each pair is preserved elsewhere.
-  std::vector<float> c = random_vector(16, 6), c0 = c;
+  std::vector<float> c = gaussian(16, 6), c0 = c;
   apply_rope(half, c.data(), 1, 16, 0);
   for (int i = 0; i < 16; ++i) EXPECT_FLOAT_EQ(c[i], c0[i]);
 }
@@ -155,8 +151,8 @@ TEST(Kernels, RopeYarnMatchesHfFormula) {
 
 TEST(Kernels, AttentionMatchesNaive) {
   const int64_t n_heads = 4, n_kv = 2, hd = 8, start = 3, n = 5, total = start + n;
-  const std::vector<float> q = random_vector(size_t(n * n_heads * hd), 1), k = random_vector(size_t(total * n_kv * hd), 2),
-                           v = random_vector(size_t(total * n_kv * hd), 3);
+  const std::vector<float> q = gaussian(size_t(n * n_heads * hd), 1), k = gaussian(size_t(total * n_kv * hd), 2),
+                           v = gaussian(size_t(total * n_kv * hd), 3);
   std::vector<float> out(q.size());
   ThreadPool pool(2);
   std::vector<float> kc = k, vc = v;
@@ -183,7 +179,7 @@ TEST(Kernels, AttentionMatchesNaive) {
 }
 
 TEST(Kernels, HalfPrecisionKvCacheRoundTrips) {
-  const std::vector<float> k = random_vector(3 * 16, 8), v = random_vector(3 * 16, 9);
+  const std::vector<float> k = gaussian(3 * 16, 8), v = gaussian(3 * 16, 9);
   for (DType t : {DType::F16, DType::BF16}) {
     std::vector<uint16_t> kc(64), vc(64);
     const KVCacheView cache{t, reinterpret_cast<uint8_t*>(kc.data()), reinterpret_cast<uint8_t*>(vc.data())};

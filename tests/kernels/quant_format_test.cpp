@@ -13,16 +13,12 @@
 #include "core/tensor.h"
 #include "kernels/matmul.h"
 
+#include "random_util.h"
+
 namespace edgerun {
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using test::gaussian;
 
 std::vector<float> round_trip(DType t, const std::vector<float>& x) {
   std::vector<uint8_t> q(dtype_row_bytes(t, int64_t(x.size())));

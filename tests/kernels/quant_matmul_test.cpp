@@ -18,16 +18,12 @@
 #include "kernels/matmul.h"
 #include "kernels/quant_kernels.h"
 
+#include "random_util.h"
+
 namespace edgerun {
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using test::gaussian;
 
 struct QWeight {
   std::vector<uint8_t> bytes;
