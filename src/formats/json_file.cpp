@@ -69,4 +69,14 @@ std::string json_string_or(const json& obj, const std::string& key, const std::s
   return present(obj, key) ? json_string(obj, key, file) : fallback;
 }
 
+int64_t parse_id_key(const std::string& key) {
+  if (key.empty() || key.size() > 18) return -1;
+  int64_t id = 0;
+  for (char ch : key) {
+    if (ch < '0' || ch > '9') return -1;
+    id = id * 10 + (ch - '0');
+  }
+  return id;
+}
+
 }  // namespace edgerun

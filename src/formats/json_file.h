@@ -19,6 +19,9 @@ std::string json_string(const json& obj, const std::string& key, const std::stri
 int64_t json_int_or(const json& obj, const std::string& key, int64_t fallback, const std::string& file);
 double json_number_or(const json& obj, const std::string& key, double fallback, const std::string& file);
 bool json_bool_or(const json& obj, const std::string& key, bool fallback, const std::string& file);
+// A JSON object key that names a token id ("128011"): the id, or -1 when the key is not a
+// whole non-negative decimal integer.
+int64_t parse_id_key(const std::string& key);
 std::string json_string_or(const json& obj, const std::string& key, const std::string& fallback,
                            const std::string& file);
 

@@ -161,13 +161,7 @@ void Exporter::read_vocab(const json& root, const json& tconf, int64_t vocab_siz
   // tokenizer.json wins where both define an id).
   if (const json* dec = field(tconf, "added_tokens_decoder"); dec && dec->is_object()) {
     for (const auto& [key, a] : dec->items()) {
-      int64_t id = -1;
-      try {
-        size_t used = 0;
-        id = std::stoll(key, &used);
-        if (used != key.size()) id = -1;
-      } catch (const std::exception&) {
-      }
+      const int64_t id = parse_id_key(key);
       const std::string where = dir_ + "/tokenizer_config.json: field 'added_tokens_decoder." + key + "'";
       if (id < 0) fail(where, "key is not a token id");
       if (!added_ids.count(id)) add_token(a, id, where);

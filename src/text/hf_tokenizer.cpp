@@ -311,14 +311,7 @@ void HfTokenizer::load_added(const json& list, const JsonPath& at, bool from_con
     }
   } else if (list.is_object()) {  // tokenizer_config.json's added_tokens_decoder: {"id": {...}}
     for (const auto& [key, t] : list.items()) {
-      int64_t id = -1;
-      try {
-        size_t used = 0;
-        id = std::stoll(key, &used);
-        if (used != key.size()) id = -1;
-      } catch (const std::exception&) {
-        id = -1;
-      }
+      const int64_t id = parse_id_key(key);
       if (id < 0) (at / key).fail("key is not a token id");
       add(t, id, at / key);
     }
