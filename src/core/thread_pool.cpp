@@ -21,15 +21,7 @@ inline void cpu_relax() {
 #endif
 }
 
-// The chunk of [0, n) that thread `index` of `count` owns, in whole grains.
-void chunk_of(int64_t n, int64_t grain, int index, int count, int64_t* begin, int64_t* end) {
-  const int64_t grains = (n + grain - 1) / grain;
-  const int64_t per = grains / count, extra = grains % count;
-  const int64_t g0 = index * per + std::min<int64_t>(index, extra);
-  const int64_t g1 = g0 + per + (index < extra ? 1 : 0);
-  *begin = std::min(n, g0 * grain);
-  *end = std::min(n, g1 * grain);
-}
+constexpr int64_t kChunksPerThread = 4;
 
 }  // namespace
 
@@ -66,13 +58,19 @@ void ThreadPool::worker_loop(int index) {
     }
     if (stop_.load()) return;
     seen = generation_.load();
-    int64_t b, e;
-    chunk_of(job_n_, job_grain_, index, n_threads_, &b, &e);
-    if (b < e) (*job_)(b, e, index);
+    run_chunks(index);
     if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
       std::lock_guard<std::mutex> lock(mutex_);
       done_.notify_one();
     }
+  }
+}
+
+void ThreadPool::run_chunks(int index) {
+  for (;;) {
+    const int64_t b = next_chunk_.fetch_add(1, std::memory_order_relaxed) * job_chunk_;
+    if (b >= job_n_) return;
+    (*job_)(b, std::min(job_n_, b + job_chunk_), index);
   }
 }
 
@@ -86,16 +84,18 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   job_ = &fn;
   job_n_ = n;
-  job_grain_ = grain;
+  // About four chunks per thread: small enough that a thread slowed by the OS or by memory
+  // contention does not hold the others up, large enough that claiming one is negligible.
+  const int64_t grains = (n + grain - 1) / grain;
+  job_chunk_ = std::max<int64_t>(1, grains / (int64_t(n_threads_) * kChunksPerThread)) * grain;
+  next_chunk_.store(0);
   pending_.store(n_threads_ - 1);
   generation_.fetch_add(1);
   if (sleeping_workers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
-  int64_t b, e;
-  chunk_of(n, grain, 0, n_threads_, &b, &e);
-  if (b < e) fn(b, e, 0);
+  run_chunks(0);
   for (int spins = 0; pending_.load() != 0 && spins < kSpinIterations; ++spins) cpu_relax();
   if (pending_.load() != 0) {
     std::unique_lock<std::mutex> lock(mutex_);

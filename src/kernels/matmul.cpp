@@ -193,6 +193,44 @@ void matmul(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& po
   }, 16);
 }
 
+void matmul_shared_input(const float* x, int64_t n, std::initializer_list<MatmulTarget> targets, ThreadPool& pool) {
+  const MatmulTarget* first = targets.begin();
+  bool same_quant = is_quant(first->w->dtype);
+  for (const MatmulTarget& t : targets) {
+    check_weight(*t.w);
+    same_quant = same_quant && t.w->dtype == first->w->dtype && t.w->shape[1] == first->w->shape[1];
+  }
+  if (!same_quant) {
+    for (const MatmulTarget& t : targets) matmul(x, n, *t.w, t.y, pool);
+    return;
+  }
+  // A thread_local is not captured by the lambda below (each worker would see its own), so the
+  // workers are handed a plain reference to the caller's.
+  thread_local QuantizedActs caller_acts;
+  QuantizedActs& acts = caller_acts;
+  const int64_t in = first->w->shape[1];
+  quantize_acts(x, n, in, first->w->dtype, acts, pool);
+  auto weights_of = [&](const MatmulTarget& t) {
+    return QuantWeights{t.w->dtype, t.w->data, t.w->row_bytes(), t.w->shape[0], in};
+  };
+  if (n >= 4) {  // prefill: each GEMM is big enough to fill the pool on its own
+    for (const MatmulTarget& t : targets) matmul_quantized(acts, weights_of(t), t.y, pool);
+    return;
+  }
+  // Decode: one region over the rows of all weights laid end to end.
+  int64_t total = 0;
+  for (const MatmulTarget& t : targets) total += t.w->shape[0];
+  pool.parallel_for(total, [&](int64_t b, int64_t e, int) {
+    int64_t base = 0;
+    for (const MatmulTarget& t : targets) {
+      const int64_t rows = t.w->shape[0];
+      const int64_t r0 = std::max<int64_t>(b - base, 0), r1 = std::min<int64_t>(e - base, rows);
+      if (r0 < r1) gemv_tokens(acts, weights_of(t), r0, r1, t.y);
+      base += rows;
+    }
+  }, 16);
+}
+
 void matmul_ref(const float* x, int64_t n, const Tensor& w, float* y) {
   check_weight(w);
   const int64_t out = w.shape[0], in = w.shape[1];

@@ -2,6 +2,7 @@
 // mapped file), x [n, in] and y [n, out] in F32. Work is split over output rows across the pool.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -9,6 +10,15 @@
 namespace edgerun {
 
 void matmul(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool);
+
+// Several weights applied to the same input (q/k/v, gate/up): y_i = x · W_iᵀ. For quantized
+// weights of one type the input is quantized once, and a decode step runs all of them as one
+// parallel region instead of one per weight.
+struct MatmulTarget {
+  const Tensor* w;
+  float* y;
+};
+void matmul_shared_input(const float* x, int64_t n, std::initializer_list<MatmulTarget> targets, ThreadPool& pool);
 
 // Plain reference (one row at a time, f64 accumulation) used by the tests.
 void matmul_ref(const float* x, int64_t n, const Tensor& w, float* y);

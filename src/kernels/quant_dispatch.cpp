@@ -94,18 +94,21 @@ void quantize_acts(const float* x, int64_t n, int64_t k, DType wtype, QuantizedA
   });
 }
 
+void gemv_tokens(const QuantizedActs& a, const QuantWeights& w, int64_t r0, int64_t r1, float* y) {
+  const QuantVariant& v = active_quant_variant();
+  if (a.n == 1) {
+    v.gemv(w, r0, r1, a, y);
+    return;
+  }
+  for (int64_t t = 0; t < a.n; ++t) v.gemv(w, r0, r1, token_view(a, t), y + t * w.rows);
+}
+
 void matmul_quantized(const QuantizedActs& a, const QuantWeights& w, float* y, ThreadPool& pool) {
   if (a.wtype != w.type || a.k != w.k) fail("matmul", "activations were quantized for another weight");
   const QuantVariant& v = active_quant_variant();
   // A few tokens: one streaming pass over the weights per token beats packing them.
   if (a.n < 4) {
-    pool.parallel_for(w.rows, [&](int64_t r0, int64_t r1, int) {
-      if (a.n == 1) {
-        v.gemv(w, r0, r1, a, y);
-        return;
-      }
-      for (int64_t t = 0; t < a.n; ++t) v.gemv(w, r0, r1, token_view(a, t), y + t * w.rows);
-    }, 16);
+    pool.parallel_for(w.rows, [&](int64_t r0, int64_t r1, int) { gemv_tokens(a, w, r0, r1, y); }, 16);
     return;
   }
   // Prefill: whole 16-row strips per thread (the packed-panel width of the GEMM kernels).

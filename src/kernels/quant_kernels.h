@@ -91,6 +91,8 @@ const QuantVariant& active_quant_variant();
 // and reuse it for several weights of the same type (q/k/v, gate/up).
 void quantize_acts(const float* x, int64_t n, int64_t k, DType wtype, QuantizedActs& a, class ThreadPool& pool);
 void matmul_quantized(const QuantizedActs& a, const QuantWeights& w, float* y, class ThreadPool& pool);
+// Rows [r0, r1) of y = W · x for each token of a, one row-streaming pass per token (decode).
+void gemv_tokens(const QuantizedActs& a, const QuantWeights& w, int64_t r0, int64_t r1, float* y);
 
 // Zero point and group size of each weight type in the kernels' common view.
 int quant_zero_point(DType t);

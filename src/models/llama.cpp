@@ -138,9 +138,7 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
     const KVCacheView cache{state.kv_type, state.k.get() + size_t(l) * layer_bytes, state.v.get() + size_t(l) * layer_bytes};
     // Attention block.
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
-    matmul(xn.data(), n, *L.wq, q.data(), pool);
-    matmul(xn.data(), n, *L.wk, k.data(), pool);
-    matmul(xn.data(), n, *L.wv, v.data(), pool);
+    matmul_shared_input(xn.data(), n, {{L.wq, q.data()}, {L.wk, k.data()}, {L.wv, v.data()}}, pool);
     if (cfg_.layer_uses_rope[size_t(l)]) {
       for (int64_t t = 0; t < n; ++t) {
         apply_rope(rope_, &q[t * Q], cfg_.n_heads, cfg_.head_dim, start + t);
@@ -153,8 +151,7 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
     add_inplace(x.data(), xn.data(), n * H);
     // MLP block (SwiGLU).
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.ffn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
-    matmul(xn.data(), n, *L.w_gate, gate.data(), pool);
-    matmul(xn.data(), n, *L.w_up, up.data(), pool);
+    matmul_shared_input(xn.data(), n, {{L.w_gate, gate.data()}, {L.w_up, up.data()}}, pool);
     silu_mul(gate.data(), up.data(), n * F);
     matmul(gate.data(), n, *L.w_down, xn.data(), pool);
     add_inplace(x.data(), xn.data(), n * H);

@@ -194,5 +194,36 @@ TEST(QuantKernels, PreparedActivationsReusable) {
   }
 }
 
+// q/k/v-style fused matmuls: one quantization of x and (for decode) one parallel region whose
+// chunks cross from one weight into the next; must equal separate matmuls exactly. The weights
+// are large enough that every thread of the pool takes chunks.
+TEST(QuantKernels, SharedInputMatchesSeparateMatmuls) {
+  const int64_t cols = 256;
+  for (DType second : {DType::Q4_0, DType::F32}) {  // F32: mixed types fall back to separate calls
+    QWeight a = make_weight(DType::Q4_0, 1024, cols, 11), c = make_weight(DType::Q4_0, 768, cols, 13);
+    QWeight b = make_weight(second == DType::F32 ? DType::Q4_0 : second, 512, cols, 12);
+    std::vector<float> b_f32;
+    if (second == DType::F32) {  // same values, stored as F32
+      b_f32 = b.deq;
+      b.t.dtype = DType::F32;
+      b.t.data = reinterpret_cast<const uint8_t*>(b_f32.data());
+      b.t.nbytes = b_f32.size() * 4;
+    }
+    for (int threads = 1; threads <= max_threads(); ++threads) {
+      ThreadPool pool(threads);
+      for (int64_t n : {1, 2, 3, 9}) {
+        const std::vector<float> x = gaussian(size_t(n * cols), uint32_t(20 + n));
+        std::vector<float> ya(size_t(n * 1024)), yb(size_t(n * 512)), yc(size_t(n * 768));
+        matmul_shared_input(x.data(), n, {{&a.t, ya.data()}, {&b.t, yb.data()}, {&c.t, yc.data()}}, pool);
+        for (auto [w, y] : {std::pair{&a, &ya}, std::pair{&b, &yb}, std::pair{&c, &yc}}) {
+          std::vector<float> ref(y->size());
+          matmul(x.data(), n, w->t, ref.data(), pool);
+          EXPECT_EQ(*y, ref) << "threads " << threads << " n " << n << " rows " << w->t.shape[0];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace edgerun
