@@ -27,7 +27,8 @@ DType parse_cache_type(const std::string& s) {
   if (s == "f16") return DType::F16;
   if (s == "bf16") return DType::BF16;
   if (s == "f32") return DType::F32;
-  fail("--cache-type", "expected f16, bf16 or f32, got '" + s + "'");
+  if (s == "q8_0") return DType::Q8_0;
+  fail("--cache-type", "expected f16, bf16, q8_0 or f32, got '" + s + "'");
 }
 
 struct RunArgs {
@@ -164,7 +165,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& a, bool threads) {
   if (threads) {
     cmd->add_option("-t,--threads", a.threads, "Worker threads (default: one per core)")->check(CLI::NonNegativeNumber);
     cmd->add_option("-c,--ctx", a.ctx, "Context size in tokens (default: the model's, at most 4096)");
-    cmd->add_option("--cache-type", a.cache_type, "KV cache element type for run: f16 (default), bf16, f32");
+    cmd->add_option("--cache-type", a.cache_type, "KV cache element type: f16 (default), bf16, q8_0, f32");
   }
 }
 

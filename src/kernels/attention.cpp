@@ -1,10 +1,12 @@
 #include "kernels/attention.h"
 
 #include <algorithm>
+#include <limits>
 #include <cstring>
 #include <vector>
 
 #include "core/error.h"
+#include "core/quant.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
@@ -21,27 +23,133 @@ void f32_to_half_row(DType type, const float* src, uint16_t* dst, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
 
-// o += w * v (the value-weighted sum of attention).
+// Keys per block of the tiled attention: one block's scores for a row fill four AVX-512 vectors.
+constexpr int64_t kKeyBlock = 64;
+// Query rows per tile (tokens x heads of one KV group): enough to reuse each converted key/value
+// block many times, few enough that the tile's scores and outputs stay in L1/L2.
+constexpr int64_t kTileRows = 64;
+
+// e^x for x <= 0 (softmax arguments), vectorisable: 2^n * p(r) with r in [-ln2/2, ln2/2] and a
+// degree-6 polynomial (relative error ~2e-7); very negative x (including -inf) gives 0.
+inline float exp_nonpositive(float x) {
+  const float n = __builtin_roundevenf(x * 1.44269504f);
+  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
+  float p = 1.38888889e-3f;
+  p = p * r + 8.33333333e-3f;
+  p = p * r + 4.16666667e-2f;
+  p = p * r + 1.66666667e-1f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t e = int32_t(n < -126.0f ? -126.0f : n) + 127;
+  uint32_t bits = uint32_t(e) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return x < -87.0f ? 0.0f : p * scale;
+}
+
+// Converts positions [j0, j1) of one KV head to F32: keys transposed into kt[d][j - j0] (so the
+// score loop runs along keys), values as rows vb[j - j0][d]. Columns past j1 are zeroed.
+void load_kv_block(const KVCacheView& c, int64_t kv_dim, int64_t head, int64_t hd, int64_t j0, int64_t j1,
+                   float* kt, float* vb, float* tmp) {
+  const size_t row = kv_row_bytes(c.type, kv_dim), head_off = kv_row_bytes(c.type, head * hd);
+  for (int64_t j = j0; j < j1; ++j) {
+    to_f32(c.type, c.k + size_t(j) * row + head_off, tmp, hd);
+    for (int64_t d = 0; d < hd; ++d) kt[d * kKeyBlock + (j - j0)] = tmp[d];
+    to_f32(c.type, c.v + size_t(j) * row + head_off, vb + (j - j0) * hd, hd);
+  }
+  for (int64_t d = 0; d < hd; ++d)
+    for (int64_t j = j1 - j0; j < kKeyBlock; ++j) kt[d * kKeyBlock + j] = 0;
+}
+
+// s[r][j] = Σ_d q[r][d] * kt[d][j] for `rows` query rows, four rows at a time so each key
+// vector loaded serves four rows.
 EDGERUN_MULTIVERSION
-void axpy_f32(const float* v, float w, float* o, int64_t n) {
-  for (int64_t d = 0; d < n; ++d) o[d] += w * v[d];
+void block_scores(const float* q, int64_t rows, int64_t hd, const float* kt, float* s) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    float a0[kKeyBlock] = {}, a1[kKeyBlock] = {}, a2[kKeyBlock] = {}, a3[kKeyBlock] = {};
+    const float *q0 = q + r * hd, *q1 = q0 + hd, *q2 = q1 + hd, *q3 = q2 + hd;
+    for (int64_t d = 0; d < hd; ++d) {
+      const float* k = kt + d * kKeyBlock;
+      for (int64_t j = 0; j < kKeyBlock; ++j) {
+        a0[j] += q0[d] * k[j];
+        a1[j] += q1[d] * k[j];
+        a2[j] += q2[d] * k[j];
+        a3[j] += q3[d] * k[j];
+      }
+    }
+    std::memcpy(s + r * kKeyBlock, a0, sizeof a0);
+    std::memcpy(s + (r + 1) * kKeyBlock, a1, sizeof a1);
+    std::memcpy(s + (r + 2) * kKeyBlock, a2, sizeof a2);
+    std::memcpy(s + (r + 3) * kKeyBlock, a3, sizeof a3);
+  }
+  for (; r < rows; ++r) {
+    float a[kKeyBlock] = {};
+    for (int64_t d = 0; d < hd; ++d)
+      for (int64_t j = 0; j < kKeyBlock; ++j) a[j] += q[r * hd + d] * kt[d * kKeyBlock + j];
+    std::memcpy(s + r * kKeyBlock, a, sizeof a);
+  }
+}
+
+// Online softmax step for one row: folds the block's scores (entries at or past `valid` are
+// masked) into the running max m and sum l, rescales the row's output o, and leaves the block's
+// probabilities in s. Returns false if the whole block is masked for this row.
+EDGERUN_MULTIVERSION
+bool softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t hd) {
+  if (valid <= 0) return false;
+  float mb = s[0];
+  for (int64_t j = 1; j < valid; ++j) mb = std::max(mb, s[j]);
+  const float m_new = std::max(*m, mb);
+  const float correction = exp_nonpositive(*m - m_new);
+  float sum = 0;
+  for (int64_t j = 0; j < kKeyBlock; ++j) {
+    const float e = j < valid ? exp_nonpositive(s[j] - m_new) : 0.0f;
+    s[j] = e;
+    sum += e;
+  }
+  *l = *l * correction + sum;
+  *m = m_new;
+  if (correction != 1.0f)
+    for (int64_t d = 0; d < hd; ++d) o[d] *= correction;
+  return true;
+}
+
+// o[d] += Σ_j p[j] * vb[j][d] for one row.
+EDGERUN_MULTIVERSION
+void block_values(const float* p, const float* vb, int64_t valid, int64_t hd, float* o) {
+  for (int64_t j = 0; j < valid; ++j) {
+    const float w = p[j];
+    const float* v = vb + j * hd;
+    for (int64_t d = 0; d < hd; ++d) o[d] += w * v[d];
+  }
 }
 
 }  // namespace
 
-bool kv_type_supported(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+size_t kv_row_bytes(DType t, int64_t kv_dim) { return dtype_row_bytes(t, kv_dim); }
+
+bool kv_type_supported(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0;
+}
 
 void store_kv(const float* k, const float* v, int64_t n, int64_t start, int64_t kv_dim, const KVCacheView& c) {
-  const size_t row = size_t(kv_dim) * dtype_size(c.type);
+  const size_t row = kv_row_bytes(c.type, kv_dim);
   for (int64_t t = 0; t < n; ++t) {
     uint8_t* kd = c.k + size_t(start + t) * row;
     uint8_t* vd = c.v + size_t(start + t) * row;
-    if (c.type == DType::F32) {
-      std::memcpy(kd, k + t * kv_dim, row);
-      std::memcpy(vd, v + t * kv_dim, row);
-    } else {
-      f32_to_half_row(c.type, k + t * kv_dim, reinterpret_cast<uint16_t*>(kd), kv_dim);
-      f32_to_half_row(c.type, v + t * kv_dim, reinterpret_cast<uint16_t*>(vd), kv_dim);
+    switch (c.type) {
+      case DType::F32:
+        std::memcpy(kd, k + t * kv_dim, row);
+        std::memcpy(vd, v + t * kv_dim, row);
+        break;
+      case DType::Q8_0:
+        quantize_row(DType::Q8_0, k + t * kv_dim, kd, kv_dim);
+        quantize_row(DType::Q8_0, v + t * kv_dim, vd, kv_dim);
+        break;
+      default:
+        f32_to_half_row(c.type, k + t * kv_dim, reinterpret_cast<uint16_t*>(kd), kv_dim);
+        f32_to_half_row(c.type, v + t * kv_dim, reinterpret_cast<uint16_t*>(vd), kv_dim);
     }
   }
 }
@@ -49,43 +157,49 @@ void store_kv(const float* k, const float* v, int64_t n, int64_t start, int64_t 
 void attention(const float* q, int64_t n, int64_t start, const KVCacheView& c, const AttentionShape& s,
                float* out, ThreadPool& pool) {
   const int64_t hd = s.head_dim, kv_dim = s.n_kv_heads * hd, q_dim = s.n_heads * hd;
-  const int64_t group = s.n_heads / s.n_kv_heads, len_max = start + n;
-  const size_t elem = dtype_size(c.type), row = size_t(kv_dim) * elem;
-  // Half-precision caches are widened once per call into [kv_head][position][head_dim] F32
-  // (vectorised), so the score and sum loops below run on F32 for every query head of the group
-  // instead of converting each key once per query head.
-  std::vector<float> kf, vf;
-  const float* K = reinterpret_cast<const float*>(c.k);
-  const float* V = reinterpret_cast<const float*>(c.v);
-  int64_t pos_stride = kv_dim, head_stride = hd;
-  if (c.type != DType::F32) {
-    kf.resize(size_t(s.n_kv_heads * len_max * hd));
-    vf.resize(kf.size());
-    pool.parallel_for(s.n_kv_heads * len_max, [&](int64_t j0, int64_t j1, int) {
-      for (int64_t j = j0; j < j1; ++j) {
-        const int64_t h = j / len_max, p = j % len_max;
-        to_f32(c.type, c.k + size_t(p) * row + size_t(h * hd) * elem, &kf[size_t(j * hd)], hd);
-        to_f32(c.type, c.v + size_t(p) * row + size_t(h * hd) * elem, &vf[size_t(j * hd)], hd);
+  const int64_t group = s.n_heads / s.n_kv_heads;
+  // A tile is a run of tokens times all query heads of one KV head; row r of a tile is token
+  // t0 + r / group, head kvh * group + r % group.
+  const int64_t tile_tokens = std::max<int64_t>(1, kTileRows / group);
+  const int64_t tiles = (n + tile_tokens - 1) / tile_tokens;
+  pool.parallel_for(s.n_kv_heads * tiles, [&](int64_t i0, int64_t i1, int) {
+    const int64_t max_rows = tile_tokens * group;
+    std::vector<float> buf(size_t(max_rows * hd * 2 + max_rows * kKeyBlock + max_rows * 2 + 2 * kKeyBlock * hd + hd));
+    float* qs = buf.data();                   // [rows][hd] scaled queries
+    float* o = qs + max_rows * hd;            // [rows][hd] running outputs
+    float* sc = o + max_rows * hd;            // [rows][kKeyBlock] scores / probabilities
+    float* m = sc + max_rows * kKeyBlock;     // running max per row
+    float* l = m + max_rows;                  // running sum per row
+    float* kt = l + max_rows;                 // [hd][kKeyBlock]
+    float* vb = kt + hd * kKeyBlock;          // [kKeyBlock][hd]
+    float* tmp = vb + kKeyBlock * hd;         // [hd]
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t kvh = item / tiles, t0 = (item % tiles) * tile_tokens;
+      const int64_t t1 = std::min(n, t0 + tile_tokens), rows = (t1 - t0) * group;
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = q + (t0 + r / group) * q_dim + (kvh * group + r % group) * hd;
+        for (int64_t d = 0; d < hd; ++d) qs[r * hd + d] = src[d] * s.scale;
+        m[r] = -std::numeric_limits<float>::infinity();
+        l[r] = 0;
       }
-    }, 64);
-    K = kf.data();
-    V = vf.data();
-    pos_stride = hd;
-    head_stride = len_max * hd;
-  }
-  pool.parallel_for(n * s.n_heads, [&](int64_t j0, int64_t j1, int) {
-    std::vector<float> scores(static_cast<size_t>(len_max));
-    for (int64_t j = j0; j < j1; ++j) {
-      const int64_t t = j / s.n_heads, h = j % s.n_heads, kvh = h / group;
-      const int64_t len = start + t + 1;  // causal: keys 0..pos
-      const float* qv = q + t * q_dim + h * hd;
-      const float* k = K + kvh * head_stride;
-      for (int64_t p = 0; p < len; ++p) scores[p] = dot_f32(qv, k + p * pos_stride, hd) * s.scale;
-      softmax(scores.data(), len);
-      float* o = out + t * q_dim + h * hd;
-      std::fill(o, o + hd, 0.0f);
-      const float* v = V + kvh * head_stride;
-      for (int64_t p = 0; p < len; ++p) axpy_f32(v + p * pos_stride, scores[p], o, hd);
+      std::fill(o, o + rows * hd, 0.0f);
+      const int64_t keys = start + t1;  // causal: the tile's last token sees positions < keys
+      for (int64_t j0 = 0; j0 < keys; j0 += kKeyBlock) {
+        const int64_t j1 = std::min(keys, j0 + kKeyBlock);
+        load_kv_block(c, kv_dim, kvh, hd, j0, j1, kt, vb, tmp);
+        block_scores(qs, rows, hd, kt, sc);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t pos = start + t0 + r / group;
+          const int64_t valid = std::min(j1, pos + 1) - j0;
+          if (softmax_step(sc + r * kKeyBlock, valid, &m[r], &l[r], o + r * hd, hd))
+            block_values(sc + r * kKeyBlock, vb, valid, hd, o + r * hd);
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        float* dst = out + (t0 + r / group) * q_dim + (kvh * group + r % group) * hd;
+        const float inv = 1.0f / l[r];
+        for (int64_t d = 0; d < hd; ++d) dst[d] = o[r * hd + d] * inv;
+      }
     }
   });
 }

@@ -94,12 +94,14 @@ size_t LlamaModel::weight_bytes() const {
 }
 
 LlamaState LlamaModel::new_state(int64_t context, DType kv_type) const {
-  if (!kv_type_supported(kv_type)) fail("--cache-type", std::string("KV cache type ") + dtype_name(kv_type) + " is not supported (f32, f16, bf16)");
+  if (!kv_type_supported(kv_type)) fail("--cache-type", std::string("KV cache type ") + dtype_name(kv_type) + " is not supported (f32, f16, bf16, q8_0)");
+  if (kv_type == DType::Q8_0 && cfg_.head_dim % 32 != 0)
+    fail("--cache-type", "a q8_0 KV cache needs a head size that is a multiple of 32, this model's is " + std::to_string(cfg_.head_dim));
   if (context <= 0) fail("--ctx", "context must be at least one token");
   LlamaState s;
   s.context = context;
   s.kv_type = kv_type;
-  const size_t n = size_t(cfg_.n_layers) * size_t(context) * size_t(cfg_.kv_dim()) * dtype_size(kv_type);
+  const size_t n = size_t(cfg_.n_layers) * size_t(context) * kv_row_bytes(kv_type, cfg_.kv_dim());
   s.k.reset(new uint8_t[n]);
   s.v.reset(new uint8_t[n]);
   return s;
@@ -134,7 +136,7 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     const Layer& L = layers_[size_t(l)];
-    const size_t layer_bytes = size_t(state.context) * size_t(KV) * dtype_size(state.kv_type);
+    const size_t layer_bytes = size_t(state.context) * kv_row_bytes(state.kv_type, KV);
     const KVCacheView cache{state.kv_type, state.k.get() + size_t(l) * layer_bytes, state.v.get() + size_t(l) * layer_bytes};
     // Attention block.
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);

@@ -149,33 +149,52 @@ TEST(Kernels, RopeYarnMatchesHfFormula) {
   EXPECT_THROW(make_rope_table(p, false, "cfg"), Error);
 }
 
+// Tiled attention against a direct double-precision softmax over every key, for tiles and key
+// blocks that end mid-way, several tiles per KV head, GQA groups of 1 and 4, and every cache
+// type (the reference reads the cache's own rounded keys/values, so the bound stays tight).
 TEST(Kernels, AttentionMatchesNaive) {
-  const int64_t n_heads = 4, n_kv = 2, hd = 8, start = 3, n = 5, total = start + n;
-  const std::vector<float> q = gaussian(size_t(n * n_heads * hd), 1), k = gaussian(size_t(total * n_kv * hd), 2),
-                           v = gaussian(size_t(total * n_kv * hd), 3);
-  std::vector<float> out(q.size());
-  ThreadPool pool(2);
-  std::vector<float> kc = k, vc = v;
-  const KVCacheView cache{DType::F32, reinterpret_cast<uint8_t*>(kc.data()), reinterpret_cast<uint8_t*>(vc.data())};
-  attention(q.data(), n, start, cache, {n_heads, n_kv, hd, 0.3f}, out.data(), pool);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t h = 0; h < n_heads; ++h) {
-      const int64_t kvh = h / 2, len = start + t + 1;
-      std::vector<double> s(static_cast<size_t>(len));
-      double mx = -1e30, sum = 0;
-      for (int64_t p = 0; p < len; ++p) {
-        double d = 0;
-        for (int64_t i = 0; i < hd; ++i) d += double(q[(t * n_heads + h) * hd + i]) * k[(p * n_kv + kvh) * hd + i];
-        s[p] = d * 0.3;
-        mx = std::max(mx, s[p]);
-      }
-      for (double& x : s) sum += x = std::exp(x - mx);
-      for (int64_t i = 0; i < hd; ++i) {
-        double o = 0;
-        for (int64_t p = 0; p < len; ++p) o += s[p] / sum * v[(p * n_kv + kvh) * hd + i];
-        EXPECT_NEAR(out[(t * n_heads + h) * hd + i], o, 1e-5);
-      }
+  struct Case { int64_t n_heads, n_kv, hd, start, n; DType type; };
+  const Case cases[] = {{4, 2, 8, 3, 5, DType::F32},   {4, 1, 64, 0, 1, DType::F32},
+                        {8, 2, 32, 100, 70, DType::F32}, {2, 2, 64, 0, 130, DType::F32},
+                        {4, 1, 64, 60, 1, DType::F16},   {8, 2, 32, 7, 40, DType::BF16},
+                        {8, 2, 64, 65, 20, DType::Q8_0}};
+  for (const Case& c : cases) {
+    const int64_t total = c.start + c.n, kv_dim = c.n_kv * c.hd, group = c.n_heads / c.n_kv;
+    const std::vector<float> q = gaussian(size_t(c.n * c.n_heads * c.hd), 1),
+                             k = gaussian(size_t(total * kv_dim), 2), v = gaussian(size_t(total * kv_dim), 3);
+    std::vector<uint8_t> kc(kv_row_bytes(c.type, kv_dim) * size_t(total)), vc(kc.size());
+    const KVCacheView cache{c.type, kc.data(), vc.data()};
+    store_kv(k.data(), v.data(), total, 0, kv_dim, cache);
+    std::vector<float> kr(k.size()), vr(v.size());  // what the cache holds
+    to_f32(c.type, kc.data(), kr.data(), int64_t(kr.size()));
+    to_f32(c.type, vc.data(), vr.data(), int64_t(vr.size()));
+    for (int threads : {1, 2}) {
+      std::vector<float> out(q.size());
+      ThreadPool pool(threads);
+      attention(q.data(), c.n, c.start, cache, {c.n_heads, c.n_kv, c.hd, 0.3f}, out.data(), pool);
+      double worst = 0;
+      for (int64_t t = 0; t < c.n; ++t)
+        for (int64_t h = 0; h < c.n_heads; ++h) {
+          const int64_t kvh = h / group, len = c.start + t + 1;
+          std::vector<double> s(static_cast<size_t>(len));
+          double mx = -1e30, sum = 0;
+          for (int64_t p = 0; p < len; ++p) {
+            double d = 0;
+            for (int64_t i = 0; i < c.hd; ++i)
+              d += double(q[(t * c.n_heads + h) * c.hd + i]) * kr[(p * c.n_kv + kvh) * c.hd + i];
+            s[p] = d * 0.3;
+            mx = std::max(mx, s[p]);
+          }
+          for (double& x : s) sum += x = std::exp(x - mx);
+          for (int64_t i = 0; i < c.hd; ++i) {
+            double o = 0;
+            for (int64_t p = 0; p < len; ++p) o += s[p] / sum * vr[(p * c.n_kv + kvh) * c.hd + i];
+            worst = std::max(worst, std::fabs(out[(t * c.n_heads + h) * c.hd + i] - o));
+          }
+        }
+      EXPECT_LT(worst, 2e-5) << dtype_name(c.type) << " n " << c.n << " start " << c.start << " threads " << threads;
     }
+  }
 }
 
 TEST(Kernels, HalfPrecisionKvCacheRoundTrips) {
@@ -192,6 +211,7 @@ TEST(Kernels, HalfPrecisionKvCacheRoundTrips) {
     }
   }
   EXPECT_FALSE(kv_type_supported(DType::I32));
+  EXPECT_TRUE(kv_type_supported(DType::Q8_0));
 }
 
 TEST(Kernels, ThreadPoolCoversRangeOnceInGrains) {
