@@ -13,6 +13,7 @@
 #include "core/quant.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/quant_kernels.h"
 
@@ -140,6 +141,35 @@ BENCHMARK_CAPTURE(BM_Matmul, Q4_K, DType::Q4_K)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q6_K, DType::Q6_K)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, BF16, DType::BF16)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, DType::F16)->Apply(shapes);
+
+// Attention of SmolLM3-3B's shape (16 query heads, 4 KV heads, head_dim 128) against an F16
+// cache already holding `context` positions: n = 1 is one decode step, n = 256 one prefill
+// chunk. Reports the cache bytes read per second.
+void BM_Attention(benchmark::State& state) {
+  const int64_t context = state.range(0), n = state.range(1), threads = state.range(2);
+  const int64_t heads = 16, kv_heads = 4, hd = 128, kv_dim = kv_heads * hd;
+  std::vector<uint8_t> k(kv_row_bytes(DType::F16, kv_dim) * size_t(context)), v(k.size());
+  const KVCacheView cache{DType::F16, k.data(), v.data()};
+  std::vector<float> rows(size_t(context * kv_dim));
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0, 1);
+  for (float& x : rows) x = nd(rng);
+  store_kv(rows.data(), rows.data(), context, 0, kv_dim, cache);
+  std::vector<float> q(size_t(n * heads * hd)), out(q.size());
+  for (float& x : q) x = nd(rng);
+  for (auto _ : state) {
+    attention(q.data(), n, context - n, cache, {heads, kv_heads, hd, 0.088f}, out.data(), pool(int(threads)));
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GB/s"] = benchmark::Counter(2.0 * double(k.size()) * double(state.iterations()) / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Attention)
+    ->Args({4096, 1, 2})
+    ->Args({4096, 256, 2})
+    ->ArgNames({"context", "n", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace edgerun

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "cli/common.h"
+#include "kernels/attention.h"
 
 namespace edgerun::cli {
 
@@ -18,7 +19,8 @@ int run_info(const std::string& model_path) {
     bytes += t.nbytes;
   }
   const int64_t ctx = m.default_context();
-  const double kv_bytes = 2.0 * double(c.n_layers) * double(ctx) * double(c.kv_dim()) * 4.0;
+  // The default cache type of run/chat/serve (F16).
+  const double kv_bytes = 2.0 * double(c.n_layers) * double(ctx) * double(kv_row_bytes(DType::F16, c.kv_dim()));
   // Activations of a 256-token prefill chunk plus one row of logits (rough upper bound).
   const double act_bytes = 4.0 * 256 * double(2 * c.hidden_size + 2 * c.q_dim() + 2 * c.kv_dim() +
                                                2 * c.intermediate_size) + 4.0 * double(c.vocab_size);
@@ -50,7 +52,7 @@ int run_info(const std::string& model_path) {
   std::printf("\n");
   std::printf("parameters:       %lld (%.3f B)\n", (long long)params, double(params) / 1e9);
   std::printf("weights:          %s (memory-mapped)\n", format_bytes(double(bytes)).c_str());
-  std::printf("KV cache (F32):   %s at a %lld-token context\n", format_bytes(kv_bytes).c_str(), (long long)ctx);
+  std::printf("KV cache (F16):   %s at a %lld-token context\n", format_bytes(kv_bytes).c_str(), (long long)ctx);
   std::printf("memory needed:    %s (weights + KV cache + activations)\n",
               format_bytes(double(bytes) + kv_bytes + act_bytes).c_str());
   return 0;

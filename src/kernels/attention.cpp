@@ -28,6 +28,8 @@ constexpr int64_t kKeyBlock = 64;
 // Query rows per tile (tokens x heads of one KV group): enough to reuse each converted key/value
 // block many times, few enough that the tile's scores and outputs stay in L1/L2.
 constexpr int64_t kTileRows = 64;
+// From this many query rows on, keys are transposed once per block for the score GEMM.
+constexpr int64_t kTransposeRows = 16;
 
 // e^x for x <= 0 (softmax arguments), vectorisable: 2^n * p(r) with r in [-ln2/2, ln2/2] and a
 // degree-6 polynomial (relative error ~2e-7); very negative x (including -inf) gives 0.
@@ -48,18 +50,32 @@ inline float exp_nonpositive(float x) {
   return x < -87.0f ? 0.0f : p * scale;
 }
 
-// Converts positions [j0, j1) of one KV head to F32: keys transposed into kt[d][j - j0] (so the
-// score loop runs along keys), values as rows vb[j - j0][d]. Columns past j1 are zeroed.
+// Converts positions [j0, j1) of one KV head to F32: values as rows vb[j - j0][d]; keys either
+// as rows kb[j - j0][d] or, for tiles with many query rows, transposed kb[d][j - j0] so the
+// score loop runs along keys (the scattered writes then pay off over the rows). Missing keys
+// are zero.
 void load_kv_block(const KVCacheView& c, int64_t kv_dim, int64_t head, int64_t hd, int64_t j0, int64_t j1,
-                   float* kt, float* vb, float* tmp) {
+                   bool transpose_keys, float* kb, float* vb, float* tmp) {
   const size_t row = kv_row_bytes(c.type, kv_dim), head_off = kv_row_bytes(c.type, head * hd);
   for (int64_t j = j0; j < j1; ++j) {
-    to_f32(c.type, c.k + size_t(j) * row + head_off, tmp, hd);
-    for (int64_t d = 0; d < hd; ++d) kt[d * kKeyBlock + (j - j0)] = tmp[d];
+    const uint8_t* key = c.k + size_t(j) * row + head_off;
+    if (transpose_keys) {
+      to_f32(c.type, key, tmp, hd);
+      for (int64_t d = 0; d < hd; ++d) kb[d * kKeyBlock + (j - j0)] = tmp[d];
+    } else {
+      to_f32(c.type, key, kb + (j - j0) * hd, hd);
+    }
     to_f32(c.type, c.v + size_t(j) * row + head_off, vb + (j - j0) * hd, hd);
   }
-  for (int64_t d = 0; d < hd; ++d)
-    for (int64_t j = j1 - j0; j < kKeyBlock; ++j) kt[d * kKeyBlock + j] = 0;
+  if (transpose_keys)
+    for (int64_t d = 0; d < hd; ++d)
+      for (int64_t j = j1 - j0; j < kKeyBlock; ++j) kb[d * kKeyBlock + j] = 0;
+}
+
+// Few query rows (decode): one dot product per (row, key) straight from the key rows.
+void block_scores_rows(const float* q, int64_t rows, int64_t hd, const float* kb, int64_t keys, float* s) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < keys; ++j) s[r * kKeyBlock + j] = dot_f32(q + r * hd, kb + j * hd, hd);
 }
 
 // s[r][j] = Σ_d q[r][d] * kt[d][j] for `rows` query rows, four rows at a time so each key
@@ -94,10 +110,13 @@ void block_scores(const float* q, int64_t rows, int64_t hd, const float* kt, flo
 
 // Online softmax step for one row: folds the block's scores (entries at or past `valid` are
 // masked) into the running max m and sum l, rescales the row's output o, and leaves the block's
-// probabilities in s. Returns false if the whole block is masked for this row.
+// probabilities in s (zero where masked, so a fully masked row adds nothing).
 EDGERUN_MULTIVERSION
-bool softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t hd) {
-  if (valid <= 0) return false;
+void softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t hd) {
+  if (valid <= 0) {
+    std::fill(s, s + kKeyBlock, 0.0f);
+    return;
+  }
   float mb = s[0];
   for (int64_t j = 1; j < valid; ++j) mb = std::max(mb, s[j]);
   const float m_new = std::max(*m, mb);
@@ -112,17 +131,41 @@ bool softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t
   *m = m_new;
   if (correction != 1.0f)
     for (int64_t d = 0; d < hd; ++d) o[d] *= correction;
-  return true;
 }
 
-// o[d] += Σ_j p[j] * vb[j][d] for one row.
+// o[r][d] += Σ_j p[r][j] * vb[j][d]: four rows times 32 columns of o stay in registers while
+// the block's values stream past once.
 EDGERUN_MULTIVERSION
-void block_values(const float* p, const float* vb, int64_t valid, int64_t hd, float* o) {
-  for (int64_t j = 0; j < valid; ++j) {
-    const float w = p[j];
-    const float* v = vb + j * hd;
-    for (int64_t d = 0; d < hd; ++d) o[d] += w * v[d];
+void block_values(const float* p, const float* vb, int64_t rows, int64_t valid, int64_t hd, float* o) {
+  constexpr int64_t kCols = 32;
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float *p0 = p + r * kKeyBlock, *p1 = p0 + kKeyBlock, *p2 = p1 + kKeyBlock, *p3 = p2 + kKeyBlock;
+    float *o0 = o + r * hd, *o1 = o0 + hd, *o2 = o1 + hd, *o3 = o2 + hd;
+    int64_t d0 = 0;
+    for (; d0 + kCols <= hd; d0 += kCols) {
+      float a0[kCols], a1[kCols], a2[kCols], a3[kCols];
+      for (int64_t d = 0; d < kCols; ++d) a0[d] = o0[d0 + d], a1[d] = o1[d0 + d], a2[d] = o2[d0 + d], a3[d] = o3[d0 + d];
+      for (int64_t j = 0; j < valid; ++j) {
+        const float* v = vb + j * hd + d0;
+        for (int64_t d = 0; d < kCols; ++d) {
+          a0[d] += p0[j] * v[d];
+          a1[d] += p1[j] * v[d];
+          a2[d] += p2[j] * v[d];
+          a3[d] += p3[j] * v[d];
+        }
+      }
+      for (int64_t d = 0; d < kCols; ++d) o0[d0 + d] = a0[d], o1[d0 + d] = a1[d], o2[d0 + d] = a2[d], o3[d0 + d] = a3[d];
+    }
+    for (int64_t j = 0; j < valid; ++j)  // columns past the last multiple of 32
+      for (int64_t d = d0; d < hd; ++d) {
+        const float v = vb[j * hd + d];
+        o0[d] += p0[j] * v, o1[d] += p1[j] * v, o2[d] += p2[j] * v, o3[d] += p3[j] * v;
+      }
   }
+  for (; r < rows; ++r)
+    for (int64_t j = 0; j < valid; ++j)
+      for (int64_t d = 0; d < hd; ++d) o[r * hd + d] += p[r * kKeyBlock + j] * vb[j * hd + d];
 }
 
 }  // namespace
@@ -186,14 +229,15 @@ void attention(const float* q, int64_t n, int64_t start, const KVCacheView& c, c
       const int64_t keys = start + t1;  // causal: the tile's last token sees positions < keys
       for (int64_t j0 = 0; j0 < keys; j0 += kKeyBlock) {
         const int64_t j1 = std::min(keys, j0 + kKeyBlock);
-        load_kv_block(c, kv_dim, kvh, hd, j0, j1, kt, vb, tmp);
-        block_scores(qs, rows, hd, kt, sc);
+        const bool transpose = rows >= kTransposeRows;
+        load_kv_block(c, kv_dim, kvh, hd, j0, j1, transpose, kt, vb, tmp);
+        if (transpose) block_scores(qs, rows, hd, kt, sc);
+        else block_scores_rows(qs, rows, hd, kt, j1 - j0, sc);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t pos = start + t0 + r / group;
-          const int64_t valid = std::min(j1, pos + 1) - j0;
-          if (softmax_step(sc + r * kKeyBlock, valid, &m[r], &l[r], o + r * hd, hd))
-            block_values(sc + r * kKeyBlock, vb, valid, hd, o + r * hd);
+          softmax_step(sc + r * kKeyBlock, std::min(j1, pos + 1) - j0, &m[r], &l[r], o + r * hd, hd);
         }
+        block_values(sc, vb, rows, j1 - j0, hd, o);
       }
       for (int64_t r = 0; r < rows; ++r) {
         float* dst = out + (t0 + r / group) * q_dim + (kvh * group + r % group) * hd;

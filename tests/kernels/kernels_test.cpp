@@ -149,6 +149,15 @@ TEST(Kernels, RopeYarnMatchesHfFormula) {
   EXPECT_THROW(make_rope_table(p, false, "cfg"), Error);
 }
 
+TEST(Kernels, DotF32MatchesDoubleReference) {
+  for (int64_t n : {0, 1, 15, 16, 17, 31, 32, 33, 64, 127, 128, 130, 1000}) {
+    const std::vector<float> a = gaussian(size_t(n), uint32_t(n + 1)), b = gaussian(size_t(n), uint32_t(n + 2));
+    double want = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i) want += double(a[i]) * b[i], mag += std::fabs(double(a[i]) * b[i]);
+    EXPECT_NEAR(dot_f32(a.data(), b.data(), n), want, 1e-6 * mag + 1e-7) << "n " << n;
+  }
+}
+
 // Tiled attention against a direct double-precision softmax over every key, for tiles and key
 // blocks that end mid-way, several tiles per KV head, GQA groups of 1 and 4, and every cache
 // type (the reference reads the cache's own rounded keys/values, so the bound stays tight).

@@ -214,7 +214,8 @@ TEST(QuantFormat, TensorRowToF32Dequantizes) {
 namespace edgerun {
 namespace {
 
-// The vectorised F16 row conversion must agree with the scalar one on every bit pattern.
+// The vectorised F16 row conversion (vcvtph2ps on x86) must agree with the scalar one on every
+// bit pattern; NaNs only need to stay NaNs of the same sign (the hardware quiets signalling ones).
 TEST(QuantFormat, F16RowConversionMatchesScalarOnAllPatterns) {
   std::vector<uint16_t> h(65536);
   for (uint32_t i = 0; i < 65536; ++i) h[i] = uint16_t(i);
@@ -225,7 +226,12 @@ TEST(QuantFormat, F16RowConversionMatchesScalarOnAllPatterns) {
     uint32_t a, b;
     std::memcpy(&a, &got[i], 4);
     std::memcpy(&b, &want, 4);
-    ASSERT_EQ(a, b) << std::hex << i;
+    if (std::isnan(want)) {
+      ASSERT_TRUE(std::isnan(got[i])) << std::hex << i;
+      ASSERT_EQ(a >> 31, b >> 31) << std::hex << i;
+    } else {
+      ASSERT_EQ(a, b) << std::hex << i;
+    }
   }
 }
 

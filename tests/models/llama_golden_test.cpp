@@ -143,6 +143,14 @@ TEST_P(LlamaGolden, HalfPrecisionKvCache) {
   std::printf("KV cache logit error relative to max |logit|: f16 %.2e, bf16 %.2e\n", f16, bf16);
   EXPECT_LE(f16, 2e-3);
   EXPECT_LE(bf16, 2e-2);
+  // Q8_0 (8-bit codes, one scale per 32) sits between the two.
+  if (model_.config.head_dim % 32 == 0) {
+    const double q8 = relative_logit_error(model_, expected_, DType::Q8_0, pool);
+    std::printf("KV cache logit error relative to max |logit|: q8_0 %.2e\n", q8);
+    EXPECT_LE(q8, 1e-2);
+  } else {
+    EXPECT_THROW(model_.model->new_state(8, DType::Q8_0), Error);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
