@@ -1,5 +1,8 @@
 #include "core/dtype.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace edgerun {
 
 const char* dtype_name(DType t) {
@@ -17,6 +20,7 @@ const char* dtype_name(DType t) {
     case DType::I64: return "I64";
     case DType::U64: return "U64";
     case DType::BOOL: return "BOOL";
+    case DType::F8_E4M3: return "F8_E4M3";
     case DType::Q8_0: return "Q8_0";
     case DType::Q4_0: return "Q4_0";
     case DType::Q4_K: return "Q4_K";
@@ -30,7 +34,7 @@ size_t dtype_size(DType t) {
     case DType::F64: case DType::I64: case DType::U64: return 8;
     case DType::F32: case DType::I32: case DType::U32: return 4;
     case DType::F16: case DType::BF16: case DType::I16: case DType::U16: return 2;
-    case DType::I8: case DType::U8: case DType::BOOL: return 1;
+    case DType::I8: case DType::U8: case DType::BOOL: case DType::F8_E4M3: return 1;
     default: return 0;
   }
 }
@@ -105,6 +109,29 @@ uint16_t f32_to_f16(float f) {
   }
   uint32_t rounded = abs + 0xfff + ((abs >> 13) & 1);   // round to nearest even on bit 13
   return sign | uint16_t(((rounded >> 13) - ((127 - 15) << 10)) & 0xffff);
+}
+
+uint8_t f32_to_f8_e4m3(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  const uint8_t sign = uint8_t((bits >> 24) & 0x80);
+  const uint32_t abs = bits & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7f;  // NaN
+  float a;
+  std::memcpy(&a, &abs, 4);
+  if (a >= 448.0f) return sign | 0x7e;
+  // Exponent of the E4M3 bucket: normals start at 2^-6; below that the spacing is fixed 2^-9.
+  const int e = std::max(int(abs >> 23) - 127, -6);
+  const float step = std::ldexp(1.0f, e - 3);  // spacing of representable values near a
+  const float q = std::nearbyint(a / step);    // default rounding mode: nearest, ties to even
+  const float r = q * step;
+  // r is exact and representable (it may carry into the next binade, still exact).
+  uint32_t rb;
+  std::memcpy(&rb, &r, 4);
+  if (r == 0) return sign;
+  const int re = int(rb >> 23) - 127;
+  if (re < -6) return sign | uint8_t(r / 0x1p-9f);  // subnormal: mantissa counts 2^-9
+  return sign | uint8_t(((re + 7) << 3) | ((rb >> 20) & 7));
 }
 
 }  // namespace edgerun
