@@ -172,7 +172,7 @@ TekkenTokenizer::TekkenTokenizer(text::TekkenVocab vocab) : v_(std::move(vocab))
   // between them become pieces (tiktoken keeps only matches, but Tekken's pattern matches all
   // text), which is also what the tokenizer.json form of the same tokenizer does.
   const json split = {{"type", "Split"}, {"pattern", {{"Regex", v_.pattern}}}, {"behavior", "Isolated"}};
-  split_ = text::hf::make_pre_tokenizer(split, text::hf::JsonPath{v_.file, "config.pattern"});
+  split_ = text::hf::make_pre_tokenizer(split, text::hf::JsonPath{v_.file, "config"});  // errors name config.pattern
   byte_rank_.fill(-1);
   for (size_t r = 0; r < v_.tokens.size(); ++r) {
     rank_.emplace(v_.tokens[r], int32_t(r));
