@@ -112,26 +112,20 @@ uint16_t f32_to_f16(float f) {
 }
 
 uint8_t f32_to_f8_e4m3(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  const uint8_t sign = uint8_t((bits >> 24) & 0x80);
-  const uint32_t abs = bits & 0x7fffffff;
-  if (abs > 0x7f800000) return sign | 0x7f;  // NaN
-  float a;
-  std::memcpy(&a, &abs, 4);
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  if (std::isnan(f)) return sign | 0x7f;
+  const float a = std::fabs(f);
   if (a >= 448.0f) return sign | 0x7e;
-  // Exponent of the E4M3 bucket: normals start at 2^-6; below that the spacing is fixed 2^-9.
-  const int e = std::max(int(abs >> 23) - 127, -6);
-  const float step = std::ldexp(1.0f, e - 3);  // spacing of representable values near a
-  const float q = std::nearbyint(a / step);    // default rounding mode: nearest, ties to even
-  const float r = q * step;
-  // r is exact and representable (it may carry into the next binade, still exact).
-  uint32_t rb;
-  std::memcpy(&rb, &r, 4);
+  // Representable values near a are 2^(binade-3) apart; below 2^-6 (subnormals) 2^-9 apart.
+  int e;
+  std::frexp(a, &e);  // a = m * 2^e with m in [0.5, 1): binade e - 1
+  const float step = std::ldexp(1.0f, std::max(e - 1, -6) - 3);
+  const float r = std::nearbyint(a / step) * step;  // exact; default rounding: ties to even
   if (r == 0) return sign;
-  const int re = int(rb >> 23) - 127;
-  if (re < -6) return sign | uint8_t(r / 0x1p-9f);  // subnormal: mantissa counts 2^-9
-  return sign | uint8_t(((re + 7) << 3) | ((rb >> 20) & 7));
+  std::frexp(r, &e);  // r may have carried into the next binade
+  if (e - 1 < -6) return sign | uint8_t(r / 0x1p-9f);
+  const float mantissa = r / std::ldexp(1.0f, e - 1);  // in [1, 2), a multiple of 1/8
+  return sign | uint8_t(((e - 1 + 7) << 3) | int((mantissa - 1) * 8));
 }
 
 }  // namespace edgerun

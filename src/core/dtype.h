@@ -55,7 +55,10 @@ inline float f8_e4m3_to_f32(uint8_t v) {
   f *= 0x1p120f;
   uint32_t bits;
   std::memcpy(&bits, &f, 4);
-  bits = (magnitude == (0x7fu << 20) ? 0x7fc00000u : bits) | (uint32_t(v & 0x80) << 24);
+  // S.1111.111 decodes to 480 above; OR-ing a quiet-NaN pattern onto it makes it NaN. A mask,
+  // not a select, so that compilers keep the loop vectorised.
+  const uint32_t nan_mask = 0u - uint32_t(magnitude == (0x7fu << 20));
+  bits |= (nan_mask & 0x7fc00000u) | (uint32_t(v & 0x80) << 24);
   std::memcpy(&f, &bits, 4);
   return f;
 }
