@@ -341,7 +341,7 @@ void Exporter::chat_templates(const json& tconf) {
 }
 
 GgufVocab Exporter::run(int64_t vocab_size) {
-  if (!file_exists(tok_file_)) fail(dir_, "no tokenizer.json (needed for the GGUF vocabulary)");
+  if (!file_exists(tok_file_)) fail(dir_, "no tokenizer.json or tekken.json (needed for the GGUF vocabulary)");
   const json root = read_json_file(tok_file_);
   if (!root.is_object()) fail(tok_file_, "expected a JSON object");
   const json tconf = read_optional(dir_ + "/tokenizer_config.json");
