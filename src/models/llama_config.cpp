@@ -18,6 +18,13 @@ bool one_of(const std::string& s, const char* const (&names)[N]) {
   return std::find(std::begin(names), std::end(names), s) != std::end(names);
 }
 
+// architectures[0] when the config names one.
+std::string first_architecture(const json& c, const std::string& fallback) {
+  const auto it = c.find("architectures");
+  if (it != c.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) return (*it)[0].get<std::string>();
+  return fallback;
+}
+
 std::vector<int32_t> id_list(const json& v, const std::string& where) {
   std::vector<int32_t> ids;
   if (v.is_null()) return ids;
@@ -36,7 +43,7 @@ void read_hf_rope(const json& c, const std::string& file, LlamaConfig& cfg) {
   std::string field = "rope_scaling";
   if (c.contains("rope_parameters") && c["rope_parameters"].is_object()) scaling = c["rope_parameters"], field = "rope_parameters";
   else if (c.contains("rope_scaling") && c["rope_scaling"].is_object()) scaling = c["rope_scaling"];
-  const std::string where = file + ": field '" + field + "'";
+  const std::string where = file + ": " + field;
   cfg.rope.theta = json_number_or(scaling, "rope_theta", json_number_or(c, "rope_theta", 10000.0, file), where);
   std::string type = json_string_or(scaling, "rope_type", json_string_or(scaling, "type", "default", where), where);
   if (!rope_type_supported(type))
@@ -95,10 +102,7 @@ LlamaConfig read_text_config(const json& c, const std::string& file) {
     fail(file, "unknown architecture: model_type '" + model_type +
                    "' (supported: llama, smollm3, mistral, ministral3, mistral3)");
   cfg.model_type = model_type;
-  cfg.architecture = model_type;
-  if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
-      c["architectures"][0].is_string())
-    cfg.architecture = c["architectures"][0].get<std::string>();
+  cfg.architecture = first_architecture(c, model_type);
   cfg.vocab_size = json_int(c, "vocab_size", file);
   cfg.hidden_size = json_int(c, "hidden_size", file);
   cfg.n_layers = json_int(c, "num_hidden_layers", file);
@@ -153,10 +157,7 @@ LlamaConfig llama_config_from_hf(const json& c, const std::string& file) {
   if (!text.contains("tie_word_embeddings") || text["tie_word_embeddings"].is_null())
     text["tie_word_embeddings"] = json_bool_or(c, "tie_word_embeddings", true, file);
   LlamaConfig cfg = read_text_config(text, file + ": text_config");
-  cfg.architecture = "Mistral3ForConditionalGeneration";
-  if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
-      c["architectures"][0].is_string())
-    cfg.architecture = c["architectures"][0].get<std::string>();
+  cfg.architecture = first_architecture(c, "Mistral3ForConditionalGeneration");
   cfg.vision_language = true;
   cfg.hf_prefix = "model.language_model.";
   return cfg;
