@@ -2,13 +2,20 @@
 // that a real config.json implies, for benchmarks and load-time measurements on full-size
 // models we cannot download here.
 //
-//   make_random_checkpoint CONFIG.json OUT_DIR [--dtype bf16|f16|f32] [--seed N] [--tokenizer FILE]
+//   make_random_checkpoint CONFIG.json OUT_DIR [--dtype bf16|f16|f32|fp8] [--seed N] [--tokenizer FILE]
 //
-// Weights are N(0, initializer_range) (default 0.02), norm weights 1. The config is copied as is.
+// Weights are N(0, initializer_range) (default 0.02), norm weights 1. The config is copied as is
+// (fp8 adds the quantization_config the FP8 Ministral 3 repos carry). Vision-language configs
+// (Mistral3ForConditionalGeneration) get their text decoder only, under the nested names.
+// --dtype fp8 writes the Linear weights of the decoder layers as F8_E4M3 with a scalar
+// weight_scale_inv and activation_scale each, embeddings / norms / lm_head in BF16, as the
+// Ministral 3 Instruct (FP8) release. --tokenizer copies a tokenizer.json, or a tekken.json
+// when the file name says "tekken".
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -37,18 +44,37 @@ struct Rng {  // xorshift64* + Box–Muller: fast enough for billions of values
   }
 };
 
+enum class Kind { Norm, Embedding, Linear };
+
 struct Spec {
   std::string name;
   std::vector<int64_t> shape;
-  bool is_norm;
+  Kind kind;
 };
+
+// Bytes of one random tensor in `type`.
+std::vector<uint8_t> random_values(Rng& rng, int64_t n, DType type, bool ones, float stddev, float fp8_scale) {
+  std::vector<uint8_t> bytes(size_t(n) * dtype_size(type));
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = ones ? 1.0f : stddev * rng.normal();
+    if (type == DType::F32) {
+      std::memcpy(&bytes[size_t(i) * 4], &v, 4);
+    } else if (type == DType::F8_E4M3) {
+      bytes[size_t(i)] = f32_to_f8_e4m3(v / fp8_scale);
+    } else {
+      const uint16_t h = type == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+      std::memcpy(&bytes[size_t(i) * 2], &h, 2);
+    }
+  }
+  return bytes;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     if (argc < 3) {
-      std::fprintf(stderr, "usage: %s CONFIG.json OUT_DIR [--dtype bf16|f16|f32] [--seed N] [--tokenizer FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s CONFIG.json OUT_DIR [--dtype bf16|f16|f32|fp8] [--seed N] [--tokenizer FILE]\n", argv[0]);
       return 2;
     }
     const std::string config_path = argv[1], out_dir = argv[2];
@@ -61,55 +87,77 @@ int main(int argc, char** argv) {
       else if (opt == "--tokenizer") tokenizer = argv[i + 1];
       else fail(opt, "unknown option");
     }
-    const DType type = dtype == "bf16" ? DType::BF16 : dtype == "f16" ? DType::F16 : dtype == "f32" ? DType::F32
-                                                                                              : (fail("--dtype", "expected bf16, f16 or f32"), DType::F32);
-    const json config = read_json_file(config_path);
+    const bool fp8 = dtype == "fp8";
+    const DType type = dtype == "bf16" || fp8 ? DType::BF16 : dtype == "f16" ? DType::F16 : dtype == "f32" ? DType::F32
+                                                                                 : (fail("--dtype", "expected bf16, f16, f32 or fp8"), DType::F32);
+    json config = read_json_file(config_path);
     const LlamaConfig c = llama_config_from_hf(config, config_path);
-    const double stddev = json_number_or(config, "initializer_range", 0.02, config_path);
+    const json& text_config = c.vision_language ? config["text_config"] : config;
+    const double stddev = json_number_or(text_config, "initializer_range", json_number_or(config, "initializer_range", 0.02, config_path),
+                                         config_path);
+    // FP8 per-tensor scale: N(0, s) values stay within 448 * scale up to 8 sigma.
+    const float fp8_scale = float(8 * stddev / 448);
 
-    std::vector<Spec> specs = {{"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}, false},
-                               {"model.norm.weight", {c.hidden_size}, true}};
-    if (!c.tie_word_embeddings) specs.push_back({"lm_head.weight", {c.vocab_size, c.hidden_size}, false});
+    const std::string& prefix = c.hf_prefix;
+    std::vector<Spec> specs = {{prefix + "embed_tokens.weight", {c.vocab_size, c.hidden_size}, Kind::Embedding},
+                               {prefix + "norm.weight", {c.hidden_size}, Kind::Norm}};
+    if (!c.tie_word_embeddings) specs.push_back({c.hf_lm_head, {c.vocab_size, c.hidden_size}, Kind::Embedding});
     for (int64_t l = 0; l < c.n_layers; ++l) {
-      const std::string p = "model.layers." + std::to_string(l) + ".";
-      specs.push_back({p + "input_layernorm.weight", {c.hidden_size}, true});
-      specs.push_back({p + "post_attention_layernorm.weight", {c.hidden_size}, true});
-      specs.push_back({p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden_size}, false});
-      specs.push_back({p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden_size}, false});
-      specs.push_back({p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden_size}, false});
-      specs.push_back({p + "self_attn.o_proj.weight", {c.hidden_size, c.q_dim()}, false});
-      specs.push_back({p + "mlp.gate_proj.weight", {c.intermediate_size, c.hidden_size}, false});
-      specs.push_back({p + "mlp.up_proj.weight", {c.intermediate_size, c.hidden_size}, false});
-      specs.push_back({p + "mlp.down_proj.weight", {c.hidden_size, c.intermediate_size}, false});
+      const std::string p = prefix + "layers." + std::to_string(l) + ".";
+      specs.push_back({p + "input_layernorm.weight", {c.hidden_size}, Kind::Norm});
+      specs.push_back({p + "post_attention_layernorm.weight", {c.hidden_size}, Kind::Norm});
+      specs.push_back({p + "self_attn.q_proj.weight", {c.q_dim(), c.hidden_size}, Kind::Linear});
+      specs.push_back({p + "self_attn.k_proj.weight", {c.kv_dim(), c.hidden_size}, Kind::Linear});
+      specs.push_back({p + "self_attn.v_proj.weight", {c.kv_dim(), c.hidden_size}, Kind::Linear});
+      specs.push_back({p + "self_attn.o_proj.weight", {c.hidden_size, c.q_dim()}, Kind::Linear});
+      specs.push_back({p + "mlp.gate_proj.weight", {c.intermediate_size, c.hidden_size}, Kind::Linear});
+      specs.push_back({p + "mlp.up_proj.weight", {c.intermediate_size, c.hidden_size}, Kind::Linear});
+      specs.push_back({p + "mlp.down_proj.weight", {c.hidden_size, c.intermediate_size}, Kind::Linear});
     }
     fs::create_directories(out_dir);
     std::vector<std::vector<uint8_t>> buffers;
     std::vector<TensorToWrite> tensors;
     Rng rng{seed * 0x9e3779b97f4a7c15ull + 1};
     size_t total = 0;
+    auto add = [&](const std::string& name, DType t, std::vector<int64_t> shape, std::vector<uint8_t> bytes) {
+      total += bytes.size();
+      buffers.push_back(std::move(bytes));
+      tensors.push_back({name, t, std::move(shape), buffers.back().data(), buffers.back().size()});
+    };
+    const float activation_scale = 1.0f;  // unused by edgerun (activations stay F32); shape as the release
     for (const Spec& s : specs) {
       int64_t n = 1;
       for (int64_t d : s.shape) n *= d;
-      std::vector<uint8_t> bytes(size_t(n) * dtype_size(type));
-      for (int64_t i = 0; i < n; ++i) {
-        const float v = s.is_norm ? 1.0f : float(stddev) * rng.normal();
-        if (type == DType::F32) std::memcpy(&bytes[size_t(i) * 4], &v, 4);
-        else {
-          const uint16_t h = type == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-          std::memcpy(&bytes[size_t(i) * 2], &h, 2);
-        }
+      const DType t = fp8 && s.kind == Kind::Linear ? DType::F8_E4M3 : type;
+      add(s.name, t, s.shape, random_values(rng, n, t, s.kind == Kind::Norm, float(stddev), fp8_scale));
+      if (t == DType::F8_E4M3) {
+        const std::string stem = s.name.substr(0, s.name.size() - 6);  // drop "weight"
+        std::vector<uint8_t> scale(4), act(4);
+        std::memcpy(scale.data(), &fp8_scale, 4);
+        std::memcpy(act.data(), &activation_scale, 4);
+        add(stem + "weight_scale_inv", DType::F32, {}, std::move(scale));
+        add(stem + "activation_scale", DType::F32, {}, std::move(act));
       }
-      total += bytes.size();
-      buffers.push_back(std::move(bytes));
-      tensors.push_back({s.name, type, s.shape, buffers.back().data(), buffers.back().size()});
-      std::fprintf(stderr, "\rmake_random_checkpoint: %zu/%zu tensors, %.2f GB", tensors.size(), specs.size(), double(total) / 1e9);
+      std::fprintf(stderr, "\rmake_random_checkpoint: %zu/%zu weights, %.2f GB", size_t(&s - specs.data()) + 1, specs.size(),
+                   double(total) / 1e9);
     }
     std::fprintf(stderr, "\n");
     write_safetensors(out_dir + "/model.safetensors", tensors);
-    fs::copy_file(config_path, out_dir + "/config.json", fs::copy_options::overwrite_existing);
+    if (fp8 && !config.contains("quantization_config")) {
+      // What the FP8 Ministral 3 configs say (transformers PR #42715): per-tensor E4M3 weights,
+      // static activation scales, the vision parts and the LM head left unquantized.
+      config["quantization_config"] = {{"quant_method", "fp8"}, {"activation_scheme", "static"}, {"weight_block_size", nullptr},
+                                       {"modules_to_not_convert", {"model.vision_tower", "model.multi_modal_projector", "lm_head"}}};
+      std::ofstream(out_dir + "/config.json") << config.dump(2) << "\n";
+    } else {
+      fs::copy_file(config_path, out_dir + "/config.json", fs::copy_options::overwrite_existing);
+    }
     const fs::path gen = fs::path(config_path).parent_path() / "generation_config.json";
     if (fs::exists(gen)) fs::copy_file(gen, out_dir + "/generation_config.json", fs::copy_options::overwrite_existing);
-    if (!tokenizer.empty()) fs::copy_file(tokenizer, out_dir + "/tokenizer.json", fs::copy_options::overwrite_existing);
+    if (!tokenizer.empty()) {
+      const bool tekken = fs::path(tokenizer).filename().string().find("tekken") != std::string::npos;
+      fs::copy_file(tokenizer, out_dir + (tekken ? "/tekken.json" : "/tokenizer.json"), fs::copy_options::overwrite_existing);
+    }
     std::printf("wrote %s (%zu tensors, %.2f GB)\n", out_dir.c_str(), tensors.size(), double(total) / 1e9);
     return 0;
   } catch (const std::exception& e) {

@@ -10,7 +10,11 @@ extern "C" const unsigned char edgerun_default_model_end[];
 namespace edgerun::cli {
 
 LoadedModel open_model(const std::string& path, const LoadOptions& options) {
-  if (!path.empty()) return load_model(path, options);
+  if (!path.empty()) {
+    LoadedModel m = load_model(path, options);
+    for (const std::string& notice : m.notices) std::fprintf(stderr, "edgerun: note: %s\n", notice.c_str());
+    return m;
+  }
   return load_gguf_bytes(kDefaultModelName, edgerun_default_model_start,
                          size_t(edgerun_default_model_end - edgerun_default_model_start), options);
 }

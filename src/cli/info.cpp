@@ -37,6 +37,9 @@ int run_info(const std::string& model_path) {
   std::printf("rope:             theta %g, %s%s, pairs %s\n", c.rope.theta, c.rope.type.c_str(),
               c.rope.type == "default" ? "" : (", factor " + std::to_string(c.rope.factor)).c_str(),
               c.rope_interleaved ? "interleaved" : "rotate-half");
+  if (c.query_temperature.enabled())
+    std::printf("query scale:      1 + %g ln(1 + floor(pos / %lld)) after RoPE\n", c.query_temperature.beta,
+                (long long)c.query_temperature.interval);
   int64_t nope = 0;
   for (bool r : c.layer_uses_rope) nope += r ? 0 : 1;
   if (nope) {

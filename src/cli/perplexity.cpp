@@ -14,8 +14,9 @@ int run_perplexity(const PerplexityArgs& a) {
   const Tokenizer& tok = m.require_tokenizer();
   std::optional<LoadedModel> base;
   if (!a.kl_base.empty()) base = load_model(a.kl_base, LoadOptions{true, false});
-  const std::vector<int32_t> tokens = tok.encode(text, false);
-  // As llama.cpp: each chunk starts with BOS when the tokenizer adds one.
+  // As llama.cpp: the text is tokenized with its BOS, and each chunk's first token is replaced by
+  // BOS when the tokenizer adds one (so chunk 1 is BOS + the text's first ctx-1 tokens).
+  const std::vector<int32_t> tokens = tok.encode(text, true);
   const std::vector<int32_t> with_special = tok.encode("", true);
   const int32_t bos = !with_special.empty() && with_special[0] == tok.bos_id() ? tok.bos_id() : -1;
   ThreadPool pool(a.threads);

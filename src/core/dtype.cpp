@@ -1,5 +1,8 @@
 #include "core/dtype.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace edgerun {
 
 const char* dtype_name(DType t) {
@@ -17,6 +20,7 @@ const char* dtype_name(DType t) {
     case DType::I64: return "I64";
     case DType::U64: return "U64";
     case DType::BOOL: return "BOOL";
+    case DType::F8_E4M3: return "F8_E4M3";
     case DType::Q8_0: return "Q8_0";
     case DType::Q4_0: return "Q4_0";
     case DType::Q4_K: return "Q4_K";
@@ -30,7 +34,7 @@ size_t dtype_size(DType t) {
     case DType::F64: case DType::I64: case DType::U64: return 8;
     case DType::F32: case DType::I32: case DType::U32: return 4;
     case DType::F16: case DType::BF16: case DType::I16: case DType::U16: return 2;
-    case DType::I8: case DType::U8: case DType::BOOL: return 1;
+    case DType::I8: case DType::U8: case DType::BOOL: case DType::F8_E4M3: return 1;
     default: return 0;
   }
 }
@@ -105,6 +109,23 @@ uint16_t f32_to_f16(float f) {
   }
   uint32_t rounded = abs + 0xfff + ((abs >> 13) & 1);   // round to nearest even on bit 13
   return sign | uint16_t(((rounded >> 13) - ((127 - 15) << 10)) & 0xffff);
+}
+
+uint8_t f32_to_f8_e4m3(float f) {
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  if (std::isnan(f)) return sign | 0x7f;
+  const float a = std::fabs(f);
+  if (a >= 448.0f) return sign | 0x7e;
+  // Representable values near a are 2^(binade-3) apart; below 2^-6 (subnormals) 2^-9 apart.
+  int e;
+  std::frexp(a, &e);  // a = m * 2^e with m in [0.5, 1): binade e - 1
+  const float step = std::ldexp(1.0f, std::max(e - 1, -6) - 3);
+  const float r = std::nearbyint(a / step) * step;  // exact; default rounding: ties to even
+  if (r == 0) return sign;
+  std::frexp(r, &e);  // r may have carried into the next binade
+  if (e - 1 < -6) return sign | uint8_t(r / 0x1p-9f);
+  const float mantissa = r / std::ldexp(1.0f, e - 1);  // in [1, 2), a multiple of 1/8
+  return sign | uint8_t(((e - 1 + 7) << 3) | int((mantissa - 1) * 8));
 }
 
 }  // namespace edgerun

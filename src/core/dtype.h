@@ -8,6 +8,8 @@ namespace edgerun {
 
 enum class DType : uint8_t {
   F32, F16, BF16, F64, I8, U8, I16, U16, I32, U32, I64, U64, BOOL,
+  // 8-bit float E4M3FN (safetensors "F8_E4M3"): weights shipped with a per-tensor scale.
+  F8_E4M3,
   // Block-quantized types (added with the quantization work); rows are whole blocks.
   Q8_0, Q4_0, Q4_K, Q6_K,
 };
@@ -40,5 +42,27 @@ inline uint16_t f32_to_bf16(float f) {
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
+
+// E4M3FN (torch.float8_e4m3fn): bias 7, 3 mantissa bits, no infinities; S.1111.111 is NaN.
+// Largest finite value 448, smallest subnormal 2^-9.
+inline float f8_e4m3_to_f32(uint8_t v) {
+  // The 7 magnitude bits placed at the top of an f32 exponent/mantissa field and scaled by
+  // 2^(127-7) rebias normals and subnormals alike (the f16 fast path's trick). Branch-free so
+  // that the FP8 dot product vectorises.
+  const uint32_t magnitude = uint32_t(v & 0x7f) << 20;
+  float f;
+  std::memcpy(&f, &magnitude, 4);
+  f *= 0x1p120f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  // S.1111.111 decodes to 480 above; OR-ing a quiet-NaN pattern onto it makes it NaN. A mask,
+  // not a select, so that compilers keep the loop vectorised.
+  const uint32_t nan_mask = 0u - uint32_t(magnitude == (0x7fu << 20));
+  bits |= (nan_mask & 0x7fc00000u) | (uint32_t(v & 0x80) << 24);
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+// Round to nearest even; magnitudes above 448 saturate to 448 (the E4M3FN maximum), NaN stays NaN.
+uint8_t f32_to_f8_e4m3(float f);
 
 }  // namespace edgerun

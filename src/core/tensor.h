@@ -15,6 +15,9 @@ struct Tensor {
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;
   size_t nbytes = 0;
+  // Multiplier of the stored values: the per-tensor scale an FP8 weight ships with
+  // (attach_fp8_scales); 1 for every other tensor. Kernels apply it to their outputs.
+  float scale = 1.0f;
 
   int64_t numel() const {
     int64_t n = 1;

@@ -34,10 +34,10 @@ constexpr DtypeName kDtypes[] = {
     {"BOOL", DType::BOOL}, {"U8", DType::U8},   {"I8", DType::I8},     {"I16", DType::I16},
     {"U16", DType::U16},   {"F16", DType::F16}, {"BF16", DType::BF16}, {"I32", DType::I32},
     {"U32", DType::U32},   {"F32", DType::F32}, {"F64", DType::F64},   {"I64", DType::I64},
-    {"U64", DType::U64},
+    {"U64", DType::U64},   {"F8_E4M3", DType::F8_E4M3},
 };
 // Valid in the format, but the engine has no element type for them.
-constexpr const char* kUnsupportedDtypes[] = {"C64",         "F8_E4M3", "F8_E5M2",
+constexpr const char* kUnsupportedDtypes[] = {"C64",         "F8_E5M2",
                                               "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0",
                                               "F4",          "F6_E2M3", "F6_E3M2"};
 
@@ -49,7 +49,7 @@ DType parse_dtype(const std::string& s, const std::string& path, const std::stri
   for (const char* u : kUnsupportedDtypes) {
     if (s == u) {
       fail(path, where + " has dtype " + s + ", which is not supported (supported: BOOL, U8, I8, "
-                         "I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64)");
+                         "I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64, F8_E4M3)");
     }
   }
   fail(path, where + " has unknown dtype " + quote_for_message(s));

@@ -21,6 +21,16 @@ class WeightStore {
   // Checks the tensor exists with exactly this shape (PyTorch order).
   const Tensor& get(const std::string& name, const std::vector<int64_t>& shape) const;
   const std::map<std::string, Tensor>& all() const { return tensors_; }
+
+  // FP8 checkpoints (transformers' fine-grained FP8 with weight_block_size null, as the Ministral 3
+  // Instruct repos ship) store each Linear weight as F8_E4M3 plus a scalar F32
+  // "<module>.weight_scale_inv" (compressed-tensors names it "<module>.weight_scale"); the real
+  // weight is fp8 * scale, whatever the "_inv" suggests. Sets every FP8 tensor's Tensor::scale.
+  // Throws naming the tensor when its scale is missing, not per-tensor, or not a positive number.
+  void attach_fp8_scales();
+  // Tensors that describe FP8 weights (weight scales; static activation scales, which this
+  // engine does not use because it keeps activations in F32) rather than being weights.
+  static bool is_fp8_companion(const std::string& name);
   std::string source() const { return source_; }
 
  private:

@@ -16,4 +16,7 @@ void softmax(float* x, int64_t n);
 // y += x
 void add_inplace(float* y, const float* x, int64_t n);
 
+// x *= factor
+void scale_inplace(float* x, float factor, int64_t n);
+
 }  // namespace edgerun

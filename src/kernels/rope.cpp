@@ -62,6 +62,15 @@ void llama3(const RopeParams& p, std::vector<float>& inv_freq, const std::string
 
 }  // namespace
 
+bool rope_type_supported(const std::string& type) {
+  return type == "default" || type == "linear" || type == "llama3" || type == "yarn";
+}
+
+float QueryTemperature::factor(int64_t pos) const {
+  if (!enabled()) return 1.0f;
+  return float(1.0 + beta * std::log(1.0 + std::floor(double(pos) / double(interval))));
+}
+
 RopeTable make_rope_table(const RopeParams& p, bool interleaved, const std::string& where) {
   if (p.rotary_dim <= 0 || p.rotary_dim % 2) fail(where, "rotary dimension must be a positive even number");
   if (p.rotary_dim > 1024) fail(where, "rotary dimension above 1024 is not supported");
@@ -72,6 +81,8 @@ RopeTable make_rope_table(const RopeParams& p, bool interleaved, const std::stri
   t.inv_freq.resize(size_t(half));
   for (int64_t i = 0; i < half; ++i)  // computed as HF does: theta^(arange(0,d,2)/d) in f32
     t.inv_freq[i] = float(1.0 / std::pow(p.theta, double(float(2 * i) / float(p.rotary_dim))));
+  if (!rope_type_supported(p.type))
+    fail(where, "rope scaling type '" + p.type + "' is not supported (supported: default, linear, llama3, yarn)");
   if (p.type == "default") {
   } else if (p.type == "linear") {
     if (!(p.factor > 0)) fail(where, "linear rope scaling needs a positive factor");
@@ -80,8 +91,6 @@ RopeTable make_rope_table(const RopeParams& p, bool interleaved, const std::stri
     yarn(p, double(p.rotary_dim), t.inv_freq, &t.attention_factor, where);
   } else if (p.type == "llama3") {
     llama3(p, t.inv_freq, where);
-  } else {
-    fail(where, "rope scaling type '" + p.type + "' is not supported (supported: default, linear, llama3, yarn)");
   }
   return t;
 }

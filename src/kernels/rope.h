@@ -29,6 +29,19 @@ struct RopeTable {
   double position_scale = 1.0;  // linear scaling divides positions by the factor
 };
 
+// Ministral 3's position-dependent query scale (transformers' "llama 4 attention scaling",
+// llama.cpp's attention temperature): q *= 1 + beta * ln(1 + floor(pos / interval)), applied
+// to the queries only, after RoPE. beta 0 turns it off.
+struct QueryTemperature {
+  double beta = 0.0;
+  int64_t interval = 0;  // original_max_position_embeddings
+  bool enabled() const { return beta != 0.0; }
+  float factor(int64_t pos) const;
+};
+
+// The rope types make_rope_table accepts.
+bool rope_type_supported(const std::string& type);
+
 // Throws Error for unknown types or inconsistent parameters (`where` names the config).
 RopeTable make_rope_table(const RopeParams& p, bool interleaved, const std::string& where);
 

@@ -14,16 +14,17 @@ namespace edgerun {
 
 namespace {
 
-// Tensor names in the two layouts. HF: model.layers.N.self_attn.q_proj.weight;
-// GGUF: blk.N.attn_q.weight.
+// Tensor names in the two layouts. HF: <prefix>layers.N.self_attn.q_proj.weight with prefix
+// "model." (or "model.language_model." inside a vision-language checkpoint); GGUF: blk.N.attn_q.weight.
 struct Names {
-  bool gguf;
-  std::string embed() const { return gguf ? "token_embd.weight" : "model.embed_tokens.weight"; }
-  std::string norm() const { return gguf ? "output_norm.weight" : "model.norm.weight"; }
-  std::string head() const { return gguf ? "output.weight" : "lm_head.weight"; }
+  const LlamaConfig& cfg;
+  bool gguf() const { return cfg.gguf_names; }
+  std::string embed() const { return gguf() ? "token_embd.weight" : cfg.hf_prefix + "embed_tokens.weight"; }
+  std::string norm() const { return gguf() ? "output_norm.weight" : cfg.hf_prefix + "norm.weight"; }
+  std::string head() const { return gguf() ? "output.weight" : cfg.hf_lm_head; }
   std::string layer(int64_t i, const char* hf, const char* gg) const {
-    return gguf ? "blk." + std::to_string(i) + "." + gg + ".weight"
-                : "model.layers." + std::to_string(i) + "." + hf + ".weight";
+    return gguf() ? "blk." + std::to_string(i) + "." + gg + ".weight"
+                  : cfg.hf_prefix + "layers." + std::to_string(i) + "." + hf + ".weight";
   }
 };
 
@@ -40,12 +41,12 @@ std::vector<float> norm_weights(const WeightStore& w, const std::string& name, i
 const Tensor* matrix(const WeightStore& w, const std::string& name, int64_t rows, int64_t cols) {
   const Tensor& t = w.get(name, {rows, cols});
   switch (t.dtype) {
-    case DType::F32: case DType::F16: case DType::BF16:
+    case DType::F32: case DType::F16: case DType::BF16: case DType::F8_E4M3:
     case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
       break;
     default:
       fail(w.source(), "tensor '" + name + "' has type " + dtype_name(t.dtype) +
-                           ", which the matmul kernels do not support (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+                           ", which the matmul kernels do not support (F32, F16, BF16, F8_E4M3, Q8_0, Q4_0, Q4_K, Q6_K)");
   }
   return &t;
 }
@@ -53,7 +54,7 @@ const Tensor* matrix(const WeightStore& w, const std::string& name, int64_t rows
 }  // namespace
 
 LlamaModel::LlamaModel(LlamaConfig config, const WeightStore& w) : cfg_(std::move(config)) {
-  const Names names{cfg_.gguf_names};
+  const Names names{cfg_};
   const int64_t H = cfg_.hidden_size;
   rope_ = make_rope_table(cfg_.rope, cfg_.rope_interleaved, w.source());
   // GGUF stores frequency-dependent RoPE scaling (Llama 3.1 style) as per-pair divisors.
@@ -147,6 +148,8 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
         apply_rope(rope_, &k[t * KV], cfg_.n_kv_heads, cfg_.head_dim, start + t);
       }
     }
+    if (cfg_.query_temperature.enabled())  // after RoPE, queries only (keys go to the cache as they are)
+      for (int64_t t = 0; t < n; ++t) scale_inplace(&q[t * Q], cfg_.query_temperature.factor(start + t), Q);
     store_kv(k.data(), v.data(), n, start, KV, cache);
     attention(q.data(), n, start, cache, shape, att.data(), pool);
     matmul(att.data(), n, *L.wo, xn.data(), pool);

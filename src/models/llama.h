@@ -1,6 +1,8 @@
-// The Llama-family decoder: SmolLM2 (llama), SmolLM3 (NoPE layers), Llama 2/3 and Mistral-style
-// checkpoints, from Hugging Face safetensors or GGUF. Pre-norm blocks of RMSNorm → GQA attention
-// with RoPE → RMSNorm → SwiGLU MLP; final RMSNorm and the (possibly tied) LM head. MODELS.md §2–4.
+// The Llama-family decoder: SmolLM2 (llama), SmolLM3 (NoPE layers), Llama 2/3, Mistral-style
+// checkpoints and Ministral 3 (YaRN + query temperature; also the text decoder of the Mistral3
+// vision-language checkpoints), from Hugging Face safetensors or GGUF. Pre-norm blocks of
+// RMSNorm → GQA attention with RoPE → RMSNorm → SwiGLU MLP; final RMSNorm and the (possibly
+// tied) LM head. MODELS.md §2–5.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,14 +21,21 @@ class GgufFile;
 
 struct LlamaConfig {
   std::string architecture;  // as named by the file: "LlamaForCausalLM", "smollm3", ...
+  std::string model_type;    // HF text model_type ("llama", "ministral3", ...) or the GGUF arch
   int64_t vocab_size = 0, hidden_size = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
   int64_t intermediate_size = 0, max_position_embeddings = 0;
   double rms_norm_eps = 1e-5;
   RopeParams rope;
+  QueryTemperature query_temperature;  // Ministral 3 (off for the others)
   std::vector<bool> layer_uses_rope;  // false = NoPE layer (SmolLM3)
   bool tie_word_embeddings = false;
   bool rope_interleaved = false;      // GGUF llama-family files pair (2j, 2j+1)
   bool gguf_names = false;            // tensor names: GGUF (blk.N.attn_q) vs HF (model.layers.N...)
+  // HF names: where the decoder's tensors live. "model." for *ForCausalLM; Mistral3 vision-language
+  // checkpoints nest them under "model.language_model." (older transformers: "language_model.model.").
+  std::string hf_prefix = "model.";
+  std::string hf_lm_head = "lm_head.weight";
+  bool vision_language = false;       // a Mistral3ForConditionalGeneration checkpoint (text part used)
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;
 
@@ -37,8 +46,14 @@ struct LlamaConfig {
 // From a parsed config.json (`file` names it in errors). Throws for unknown architectures and
 // missing or inconsistent fields.
 LlamaConfig llama_config_from_hf(const json& config, const std::string& file);
-// From GGUF metadata (general.architecture llama | smollm3 | mistral).
+// From GGUF metadata (general.architecture llama | smollm3 | mistral | mistral3).
 LlamaConfig llama_config_from_gguf(const GgufFile& gguf);
+
+// Vision-language checkpoints: picks the HF prefix the decoder's tensors use in `weights` (the
+// layout changed between transformers versions). A no-op for other checkpoints.
+void locate_text_decoder(LlamaConfig& config, const WeightStore& weights);
+// Tensors of a vision tower or multimodal projector, which the text decoder does not use.
+bool is_vision_tensor(const std::string& name);
 
 // The KV cache of one sequence. Allocated untouched: every entry is written before it is read,
 // so pages are faulted in as the sequence grows rather than all at start-up.

@@ -1,5 +1,6 @@
 // Reading a LlamaConfig from Hugging Face config.json or GGUF metadata.
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -9,7 +10,20 @@ namespace edgerun {
 
 namespace {
 
-const char* const kHfModelTypes[] = {"llama", "smollm3", "mistral"};
+const char* const kHfModelTypes[] = {"llama", "smollm3", "mistral", "ministral3"};
+const char* const kGgufArchitectures[] = {"llama", "smollm3", "mistral", "mistral3"};
+
+template <size_t N>
+bool one_of(const std::string& s, const char* const (&names)[N]) {
+  return std::find(std::begin(names), std::end(names), s) != std::end(names);
+}
+
+// architectures[0] when the config names one.
+std::string first_architecture(const json& c, const std::string& fallback) {
+  const auto it = c.find("architectures");
+  if (it != c.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) return (*it)[0].get<std::string>();
+  return fallback;
+}
 
 std::vector<int32_t> id_list(const json& v, const std::string& where) {
   std::vector<int32_t> ids;
@@ -26,11 +40,15 @@ std::vector<int32_t> id_list(const json& v, const std::string& where) {
 void read_hf_rope(const json& c, const std::string& file, LlamaConfig& cfg) {
   // transformers v5 puts everything in rope_parameters; older files use rope_theta + rope_scaling.
   json scaling = json::object();
-  if (c.contains("rope_parameters") && c["rope_parameters"].is_object()) scaling = c["rope_parameters"];
+  std::string field = "rope_scaling";
+  if (c.contains("rope_parameters") && c["rope_parameters"].is_object()) scaling = c["rope_parameters"], field = "rope_parameters";
   else if (c.contains("rope_scaling") && c["rope_scaling"].is_object()) scaling = c["rope_scaling"];
-  const std::string where = file + ": rope scaling";
+  const std::string where = file + ": " + field;
   cfg.rope.theta = json_number_or(scaling, "rope_theta", json_number_or(c, "rope_theta", 10000.0, file), where);
   std::string type = json_string_or(scaling, "rope_type", json_string_or(scaling, "type", "default", where), where);
+  if (!rope_type_supported(type))
+    fail(file + ": field '" + field + ".rope_type'",
+         "rope type '" + type + "' is not supported (supported: default, linear, llama3, yarn)");
   cfg.rope.type = type;
   cfg.rope.factor = json_number_or(scaling, "factor", 1.0, where);
   cfg.rope.original_context = json_int_or(scaling, "original_max_position_embeddings", 0, where);
@@ -45,6 +63,14 @@ void read_hf_rope(const json& c, const std::string& file, LlamaConfig& cfg) {
   // YaRN recomputes the factor from the context lengths only when the original length is given.
   if (type == "yarn" && cfg.rope.original_context > 0) cfg.rope.max_position = cfg.max_position_embeddings;
   cfg.rope.rotary_dim = cfg.head_dim;
+  // Ministral 3 keeps its query temperature next to the YaRN parameters (modeling_ministral3).
+  cfg.query_temperature.beta = json_number_or(scaling, "llama_4_scaling_beta", 0.0, where);
+  if (cfg.query_temperature.enabled()) {
+    cfg.query_temperature.interval = cfg.rope.original_context;
+    if (cfg.query_temperature.interval <= 0)
+      fail(file + ": field '" + field + ".original_max_position_embeddings'",
+           "llama_4_scaling_beta needs a positive original_max_position_embeddings");
+  }
 }
 
 void check_shape(const LlamaConfig& cfg, const std::string& where) {
@@ -67,20 +93,16 @@ void check_shape(const LlamaConfig& cfg, const std::string& where) {
                     std::to_string(cfg.n_layers) + " layers");
 }
 
-}  // namespace
-
-LlamaConfig llama_config_from_hf(const json& c, const std::string& file) {
+// The decoder's own config: a flat *ForCausalLM config.json, or a VLM's text_config.
+LlamaConfig read_text_config(const json& c, const std::string& file) {
   if (!c.is_object()) fail(file, "expected a JSON object");
   LlamaConfig cfg;
   const std::string model_type = json_string(c, "model_type", file);
-  bool known = false;
-  for (const char* t : kHfModelTypes) known = known || model_type == t;
-  if (!known)
-    fail(file, "unknown architecture: model_type '" + model_type + "' (supported: llama, smollm3, mistral)");
-  cfg.architecture = model_type;
-  if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
-      c["architectures"][0].is_string())
-    cfg.architecture = c["architectures"][0].get<std::string>();
+  if (!one_of(model_type, kHfModelTypes))
+    fail(file, "unknown architecture: model_type '" + model_type +
+                   "' (supported: llama, smollm3, mistral, ministral3, mistral3)");
+  cfg.model_type = model_type;
+  cfg.architecture = first_architecture(c, model_type);
   cfg.vocab_size = json_int(c, "vocab_size", file);
   cfg.hidden_size = json_int(c, "hidden_size", file);
   cfg.n_layers = json_int(c, "num_hidden_layers", file);
@@ -120,12 +142,54 @@ LlamaConfig llama_config_from_hf(const json& c, const std::string& file) {
   return cfg;
 }
 
+}  // namespace
+
+LlamaConfig llama_config_from_hf(const json& c, const std::string& file) {
+  if (!c.is_object()) fail(file, "expected a JSON object");
+  if (json_string(c, "model_type", file) != "mistral3") return read_text_config(c, file);
+  // Mistral3ForConditionalGeneration (Ministral 3, Mistral Small 3.x): a Pixtral vision tower
+  // and projector around a text decoder whose config is text_config. Only the decoder runs.
+  const json& wrapped = json_require(c, "text_config", file);
+  json text = wrapped;
+  if (!text.is_object()) fail(file + ": field 'text_config'", "expected a JSON object");
+  if (!text.contains("model_type")) text["model_type"] = "mistral";  // Mistral3Config's default
+  // The decoder's tie_word_embeddings when it has one, else the wrapper's (default true there).
+  if (!text.contains("tie_word_embeddings") || text["tie_word_embeddings"].is_null())
+    text["tie_word_embeddings"] = json_bool_or(c, "tie_word_embeddings", true, file);
+  LlamaConfig cfg = read_text_config(text, file + ": text_config");
+  cfg.architecture = first_architecture(c, "Mistral3ForConditionalGeneration");
+  cfg.vision_language = true;
+  cfg.hf_prefix = "model.language_model.";
+  return cfg;
+}
+
+void locate_text_decoder(LlamaConfig& cfg, const WeightStore& w) {
+  if (!cfg.vision_language || cfg.gguf_names) return;
+  // transformers >= 4.52 (and the Ministral 3 release) first, then the older layout.
+  static const std::pair<const char*, const char*> kLayouts[] = {
+      {"model.language_model.", "lm_head.weight"}, {"language_model.model.", "language_model.lm_head.weight"}};
+  for (const auto& [prefix, head] : kLayouts) {
+    if (w.find(std::string(prefix) + "embed_tokens.weight")) {
+      cfg.hf_prefix = prefix;
+      cfg.hf_lm_head = head;
+      return;
+    }
+  }
+}
+
+bool is_vision_tensor(const std::string& name) {
+  for (const char* p : {"model.vision_tower.", "model.multi_modal_projector.", "vision_tower.", "multi_modal_projector."})
+    if (name.starts_with(p)) return true;
+  return false;
+}
+
 LlamaConfig llama_config_from_gguf(const GgufFile& g) {
   LlamaConfig cfg;
   const std::string arch = g.get_string("general.architecture");
-  if (arch != "llama" && arch != "smollm3" && arch != "mistral")
-    fail(g.path(), "unknown architecture '" + arch + "' in general.architecture (supported: llama, smollm3, mistral)");
+  if (!one_of(arch, kGgufArchitectures))
+    fail(g.path(), "unknown architecture '" + arch + "' in general.architecture (supported: llama, smollm3, mistral, mistral3)");
   cfg.architecture = arch;
+  cfg.model_type = arch;
   cfg.gguf_names = true;
   cfg.rope_interleaved = true;
   const std::string p = arch + ".";
@@ -148,8 +212,22 @@ LlamaConfig llama_config_from_gguf(const GgufFile& g) {
     cfg.rope.original_context = g.get_int_or(p + "rope.scaling.original_context_length", 0);
     cfg.rope.beta_fast = g.get_float_or(p + "rope.scaling.yarn_beta_fast", 32.0);
     cfg.rope.beta_slow = g.get_float_or(p + "rope.scaling.yarn_beta_slow", 1.0);
+    // llama.cpp derives the YaRN attention factor from the log multiplier (= HF mscale_all_dim)
+    // with mscale taken as 1, as HF's get_mscale(s, mscale) / get_mscale(s, mscale_all_dim).
+    if (const double log_multiplier = g.get_float_or(p + "rope.scaling.yarn_log_multiplier", 0.0); log_multiplier != 0) {
+      cfg.rope.mscale = 1.0;
+      cfg.rope.mscale_all_dim = log_multiplier;
+    }
   } else {
     fail(g.path(), "rope scaling type '" + scaling + "' is not supported");
+  }
+  // Ministral 3's query temperature; llama.cpp divides positions by the original YaRN context.
+  cfg.query_temperature.beta = g.get_float_or(p + "attention.temperature_scale", 0.0);
+  if (cfg.query_temperature.enabled()) {
+    cfg.query_temperature.interval = cfg.rope.original_context;
+    if (cfg.query_temperature.interval <= 0)
+      fail(g.path() + ": metadata key '" + p + "rope.scaling.original_context_length'",
+           "missing or not positive, but " + p + "attention.temperature_scale needs it");
   }
   // GGUF writers omit output.weight when the embeddings are tied.
   cfg.tie_word_embeddings = std::none_of(g.tensor_infos().begin(), g.tensor_infos().end(),

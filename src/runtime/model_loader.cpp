@@ -66,9 +66,19 @@ LoadedModel load_hf_dir(const std::string& dir, const LoadOptions& opt) {
     } else {
       fail(dir, "no weights: expected model.safetensors or model.safetensors.index.json");
     }
+    m.weights->attach_fp8_scales();
+    locate_text_decoder(m.config, *m.weights);
+    size_t vision = 0;
+    for (const auto& [name, t] : m.weights->all()) vision += is_vision_tensor(name);
+    if (vision > 0)
+      m.notices.push_back("skipping " + std::to_string(vision) +
+                          " vision tensors (vision_tower, multi_modal_projector): only the text decoder runs");
     m.model = std::make_unique<LlamaModel>(m.config, *m.weights);
   }
+  // tokenizer.json when there is one (as transformers and llama.cpp's converter choose), else
+  // Mistral's own tekken.json.
   if (opt.tokenizer && file_exists(dir + "/tokenizer.json")) m.tokenizer = Tokenizer::from_hf_dir(dir);
+  else if (opt.tokenizer && file_exists(dir + "/tekken.json")) m.tokenizer = Tokenizer::from_tekken(dir + "/tekken.json");
   return m;
 }
 
@@ -93,7 +103,7 @@ LoadedModel load_gguf(GgufFile gguf, const LoadOptions& opt) {
 const Tokenizer& LoadedModel::require_tokenizer() const {
   if (!tokenizer)
     fail(path, format == "gguf" ? "the GGUF file has no tokenizer (tokenizer.ggml.tokens)"
-                                : "no tokenizer.json in the model directory (use --ids to pass token ids)");
+                                : "no tokenizer.json or tekken.json in the model directory (use --ids to pass token ids)");
   return *tokenizer;
 }
 

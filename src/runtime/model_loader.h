@@ -1,5 +1,6 @@
 // Opening a model the way a user names it: a Hugging Face directory (config.json + safetensors
-// + tokenizer files), a .gguf file, or the default model linked into the binary.
+// + tokenizer.json or Mistral's tekken.json), a .gguf file, or the default model linked into the
+// binary.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -30,6 +31,7 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer;   // when LoadOptions::tokenizer
   std::vector<int32_t> eos_ids;           // generation stops at any of these
   std::optional<SamplerParams> generation_defaults;  // from generation_config.json, when sampling
+  std::vector<std::string> notices;       // one-line remarks for the user (e.g. skipped vision tensors)
 
   // The tokenizer, or an Error naming what is missing.
   const Tokenizer& require_tokenizer() const;

@@ -22,6 +22,8 @@
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "formats/weight_store.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "models/llama.h"
 #include "text/gguf_vocab_export.h"
 
@@ -163,9 +165,10 @@ struct Source {
   std::vector<Item> items;  // in output order
   bool tied = false;
   std::optional<GgufFile> gguf;  // GGUF input: metadata to copy
-  json hf_config;                // HF input
+  json hf_config;                // HF input: the decoder's config (a VLM's text_config)
   std::string dir;
   std::vector<std::pair<const uint8_t*, size_t>> mapped;  // input file mappings
+  std::vector<std::string> notes;                           // for the log
 };
 
 // Input pages are read once, in order: tell the kernel, and drop them once a tensor is done so
@@ -194,10 +197,15 @@ void load_hf(Source& s, const std::string& dir) {
   s.dir = dir;
   const std::string config_file = dir + "/config.json";
   if (!file_exists(config_file)) fail(dir, "not a model directory: config.json is missing");
-  s.hf_config = read_json_file(config_file);
-  s.config = llama_config_from_hf(s.hf_config, config_file);
-  const std::string model_type = json_string(s.hf_config, "model_type", config_file);
-  s.arch = model_type == "smollm3" ? "smollm3" : "llama";  // mistral: llama.cpp runs it as llama
+  const json config = read_json_file(config_file);
+  s.config = llama_config_from_hf(config, config_file);
+  s.hf_config = s.config.vision_language ? config["text_config"] : config;
+  // As llama.cpp's converter: Ministral3ForCausalLM and every Mistral3ForConditionalGeneration
+  // become mistral3; plain mistral runs as llama.
+  const std::string& model_type = s.config.model_type;
+  s.arch = model_type == "smollm3" ? "smollm3"
+           : model_type == "ministral3" || s.config.vision_language ? "mistral3"
+                                                                      : "llama";
   const LlamaConfig& c = s.config;
   if (s.arch == "smollm3") {
     // llama.cpp's smollm3 fixes NoPE at every 4th layer; any other pattern cannot be stored.
@@ -222,18 +230,21 @@ void load_hf(Source& s, const std::string& dir) {
   } else {
     fail(dir, "no weights: expected model.safetensors or model.safetensors.index.json");
   }
+  s.weights.attach_fp8_scales();  // FP8 inputs are converted as fp8 * scale
+  locate_text_decoder(s.config, s.weights);
 
   const int64_t H = c.hidden_size;
   s.tied = c.tie_word_embeddings;
   std::set<std::string> used;
   auto add = [&](const std::string& hf, const std::string& gguf, std::vector<int64_t> shape, int64_t permute = 0) {
     const Tensor& t = s.weights.get(hf, shape);
-    if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
-      fail(s.weights.source(), "tensor '" + hf + "' has type " + dtype_name(t.dtype) + " (expected F32, F16 or BF16)");
+    if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16 && t.dtype != DType::F8_E4M3)
+      fail(s.weights.source(), "tensor '" + hf + "' has type " + dtype_name(t.dtype) + " (expected F32, F16, BF16 or F8_E4M3)");
     s.items.push_back(Item{gguf, t, permute, reversed(t.shape), kF32, nullptr});
     used.insert(hf);
   };
-  add("model.embed_tokens.weight", "token_embd.weight", {c.vocab_size, H});
+  const std::string& prefix = c.hf_prefix;  // "model." or a VLM's "model.language_model."
+  add(prefix + "embed_tokens.weight", "token_embd.weight", {c.vocab_size, H});
   if (c.rope.type == "llama3") {
     // llama.cpp applies Llama-3.1 frequency scaling through per-dimension divisors.
     auto freqs = std::make_shared<std::vector<float>>();
@@ -260,7 +271,7 @@ void load_hf(Source& s, const std::string& dir) {
     s.items.push_back(Item{t.name, t, 0, reversed(t.shape), kF32, freqs});
   }
   for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string hf = "model.layers." + std::to_string(i) + ".", gg = "blk." + std::to_string(i) + ".";
+    const std::string hf = prefix + "layers." + std::to_string(i) + ".", gg = "blk." + std::to_string(i) + ".";
     add(hf + "input_layernorm.weight", gg + "attn_norm.weight", {H});
     add(hf + "self_attn.q_proj.weight", gg + "attn_q.weight", {c.q_dim(), H}, c.head_dim);
     add(hf + "self_attn.k_proj.weight", gg + "attn_k.weight", {c.kv_dim(), H}, c.head_dim);
@@ -271,14 +282,19 @@ void load_hf(Source& s, const std::string& dir) {
     add(hf + "mlp.up_proj.weight", gg + "ffn_up.weight", {c.intermediate_size, H});
     add(hf + "mlp.down_proj.weight", gg + "ffn_down.weight", {H, c.intermediate_size});
   }
-  add("model.norm.weight", "output_norm.weight", {H});
-  if (s.weights.find("lm_head.weight") && !s.tied) add("lm_head.weight", "output.weight", {c.vocab_size, H});
-  else if (!s.tied) fail(s.weights.source(), "missing tensor 'lm_head.weight' (and tie_word_embeddings is false)");
-  used.insert("lm_head.weight");  // ignored when tied: transformers uses the embedding then
+  add(prefix + "norm.weight", "output_norm.weight", {H});
+  if (s.weights.find(c.hf_lm_head) && !s.tied) add(c.hf_lm_head, "output.weight", {c.vocab_size, H});
+  else if (!s.tied) fail(s.weights.source(), "missing tensor '" + c.hf_lm_head + "' (and tie_word_embeddings is false)");
+  used.insert(c.hf_lm_head);  // ignored when tied: transformers uses the embedding then
+  size_t vision = 0;
   for (const auto& [name, t] : s.weights.all()) {
-    if (!used.count(name) && !ends_with(name, "rotary_emb.inv_freq"))
+    if (is_vision_tensor(name)) ++vision;
+    else if (!used.count(name) && !ends_with(name, "rotary_emb.inv_freq") && !WeightStore::is_fp8_companion(name))
       fail(s.weights.source(), "tensor '" + name + "' has no GGUF counterpart (unsupported architecture variant?)");
   }
+  if (vision > 0)
+    s.notes.push_back("skipped " + std::to_string(vision) +
+                      " vision tensors (vision_tower, multi_modal_projector): the GGUF holds the text decoder only");
 }
 
 void load_gguf(Source& s, const std::string& path) {
@@ -332,35 +348,27 @@ void write_hf_metadata(GgufWriter& w, const Source& s, QuantizeResult& result) {
     w.set_f32(a + "rope.scaling.yarn_beta_slow", float(c.rope.beta_slow));
     if (c.rope.attention_factor > 0) w.set_f32(a + "rope.scaling.yarn_attn_factor", float(c.rope.attention_factor));
   }
+  if (s.config.model_type == "ministral3") {
+    // llama.cpp's Ministral3Model: the YaRN log multiplier is mscale_all_dim (mscale taken as 1),
+    // and the query temperature's beta; its interval is rope.scaling.original_context_length.
+    if (c.rope.type != "yarn" || c.rope.original_context <= 0)
+      fail(s.dir + "/config.json", "ministral3 needs yarn rope_parameters with original_max_position_embeddings for GGUF");
+    if (c.rope.mscale_all_dim > 0) w.set_f32(a + "rope.scaling.yarn_log_multiplier", float(c.rope.mscale_all_dim));
+    if (c.query_temperature.enabled()) w.set_f32(a + "attention.temperature_scale", float(c.query_temperature.beta));
+  }
   const json* window = s.hf_config.contains("sliding_window") ? &s.hf_config["sliding_window"] : nullptr;
   if (window && window->is_number_integer() && window->get<int64_t>() < c.max_position_embeddings)
     result.warnings.push_back("sliding_window " + std::to_string(window->get<int64_t>()) +
                               " is not stored: GGUF llama files use full attention");
-  GgufVocab vocab = export_hf_vocab(s.dir, c.vocab_size);
+  // tokenizer.json when present (as llama.cpp's converter), else Mistral's tekken.json.
+  GgufVocab vocab = !file_exists(s.dir + "/tokenizer.json") && file_exists(s.dir + "/tekken.json")
+                        ? export_tekken_vocab(s.dir, c.vocab_size)
+                        : export_hf_vocab(s.dir, c.vocab_size);
   for (std::string& warning : vocab.warnings) result.warnings.push_back("tokenizer: " + warning);
   write_vocab_metadata(w, vocab);
 }
 
 // ---------------------------------------------------------------- row conversion
-
-void row_to_f32(DType t, const uint8_t* src, float* dst, int64_t n) {
-  switch (t) {
-    case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
-    case DType::F16: {
-      const auto* h = reinterpret_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(h[i]);
-      return;
-    }
-    case DType::BF16: {
-      const auto* h = reinterpret_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(h[i]);
-      return;
-    }
-    default:
-      if (!dtype_is_quantized(t)) fail("quantize", std::string("cannot convert ") + dtype_name(t) + " rows");
-      dequantize_row(t, src, dst, n);
-  }
-}
 
 void f32_to_row(DType t, const float* src, uint8_t* dst, int64_t n) {
   switch (t) {
@@ -443,7 +451,8 @@ void stream_tensor(const Item& it, GgufWriter& w, ThreadPool& pool, std::vector<
         if (in == out) {
           std::memcpy(dst, src, out_row);  // same type: exact copy (only reordered)
         } else {
-          row_to_f32(in, src, f, n);
+          to_f32(in, src, f, n);
+          if (it.src.scale != 1.0f) scale_inplace(f, it.src.scale, n);  // FP8: fp8 * its scale
           f32_to_row(out, f, dst, n);
         }
       }
@@ -525,6 +534,7 @@ QuantizeResult quantize_model(const QuantizeOptions& opt) {
   result.n_tensors = src.items.size();
   result.file_bytes = w.file_size();
   if (opt.log) {
+    for (const std::string& note : src.notes) std::fprintf(opt.log, "edgerun quantize: note: %s\n", note.c_str());
     for (const std::string& warning : result.warnings) std::fprintf(opt.log, "edgerun quantize: warning: %s\n", warning.c_str());
   }
 

@@ -13,6 +13,8 @@
 #include "core/storage.h"
 #include "formats/gguf_writer.h"
 #include "formats/json_file.h"
+#include "text/tekken_tokenizer.h"
+#include "text/unicode.h"
 
 namespace edgerun {
 
@@ -339,7 +341,7 @@ void Exporter::chat_templates(const json& tconf) {
 }
 
 GgufVocab Exporter::run(int64_t vocab_size) {
-  if (!file_exists(tok_file_)) fail(dir_, "no tokenizer.json (needed for the GGUF vocabulary)");
+  if (!file_exists(tok_file_)) fail(dir_, "no tokenizer.json or tekken.json (needed for the GGUF vocabulary)");
   const json root = read_json_file(tok_file_);
   if (!root.is_object()) fail(tok_file_, "expected a JSON object");
   const json tconf = read_optional(dir_ + "/tokenizer_config.json");
@@ -375,6 +377,39 @@ GgufVocab Exporter::run(int64_t vocab_size) {
 }  // namespace
 
 GgufVocab export_hf_vocab(const std::string& dir, int64_t vocab_size) { return Exporter(dir).run(vocab_size); }
+
+GgufVocab export_tekken_vocab(const std::string& dir, int64_t vocab_size) {
+  const text::TekkenVocab t = text::read_tekken(dir + "/tekken.json");
+  if (vocab_size > 0 && vocab_size < t.vocab_size())
+    fail(t.file, "has " + std::to_string(t.vocab_size()) + " tokens, more than the model's vocab_size " + std::to_string(vocab_size));
+  GgufVocab v;
+  v.pre = "tekken";
+  const int64_t n = vocab_size > 0 ? vocab_size : t.vocab_size();
+  std::unordered_map<std::string, int64_t> ids;
+  for (int64_t id = 0; id < n; ++id) {
+    std::string tok;
+    int32_t type = kNormal;
+    if (id < t.num_special()) tok = t.specials[size_t(id)], type = kControl;
+    else if (id < t.vocab_size()) tok = text::bytes_to_byte_level(t.tokens[size_t(id - t.num_special())]);
+    else tok = "[PAD" + std::to_string(id) + "]", type = kUnused;  // embedding rows past the tokenizer
+    // llama.cpp asserts every token string is unique; refuse here with a message instead.
+    if (auto [pos, inserted] = ids.emplace(tok, id); !inserted)
+      fail(t.file, "token '" + tok + "' appears twice (ids " + std::to_string(pos->second) + " and " + std::to_string(id) +
+                       "); GGUF vocabularies need unique strings");
+    v.tokens.push_back(std::move(tok));
+    v.token_types.push_back(type);
+  }
+  for (const text::TekkenMerge& m : text::tekken_merges(t))
+    v.merges.push_back(text::bytes_to_byte_level(t.tokens[size_t(m.left)]) + " " +
+                       text::bytes_to_byte_level(t.tokens[size_t(m.right)]));
+  v.bos_id = t.special_id("<s>");
+  v.eos_id = t.special_id("</s>");
+  v.unk_id = t.special_id("<unk>");
+  v.pad_id = t.special_id("<pad>") >= 0 ? t.special_id("<pad>") : v.eos_id;  // as MistralVocab.pad_id
+  v.add_bos = v.bos_id >= 0;
+  if (file_exists(dir + "/chat_template.jinja")) v.chat_template = read_text_file(dir + "/chat_template.jinja");
+  return v;
+}
 
 void write_vocab_metadata(GgufWriter& w, const GgufVocab& v) {
   w.set_string("tokenizer.ggml.model", v.model);

@@ -1,7 +1,8 @@
 // Converting a Hugging Face byte-level BPE tokenizer (tokenizer.json + tokenizer_config.json,
-// config.json, generation_config.json, chat_template.jinja) into GGUF tokenizer.ggml.* metadata
-// the way llama.cpp's convert_hf_to_gguf.py does, so the file tokenizes identically in
-// llama.cpp and in Tokenizer::from_gguf. Reads the JSON directly (not through Tokenizer).
+// config.json, generation_config.json, chat_template.jinja) or a Mistral tekken.json into GGUF
+// tokenizer.ggml.* metadata the way llama.cpp's convert_hf_to_gguf.py does, so the file
+// tokenizes identically in llama.cpp and in Tokenizer::from_gguf. Reads the JSON directly (not
+// through Tokenizer).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -30,6 +31,11 @@ struct GgufVocab {
 // list; 0 means the tokenizer's own size. Throws Error naming the file and field for anything
 // that cannot be converted faithfully (non-BPE models, SentencePiece-style BPE, duplicates).
 GgufVocab export_hf_vocab(const std::string& dir, int64_t vocab_size);
+
+// <dir>/tekken.json as llama.cpp's converter writes it when a model has no tokenizer.json
+// (MistralVocab): the control tokens, then the BPE tokens in byte-level spelling, merges derived
+// from the ranks, pre-tokenizer "tekken", BOS added; chat_template.jinja when present.
+GgufVocab export_tekken_vocab(const std::string& dir, int64_t vocab_size);
 
 // Writes the tokenizer.* keys (types as llama.cpp expects: token_type INT32[], ids UINT32).
 void write_vocab_metadata(GgufWriter& w, const GgufVocab& v);

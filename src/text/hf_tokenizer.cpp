@@ -10,6 +10,7 @@
 #include "formats/json_file.h"
 #include "text/bpe.h"
 #include "text/hf_components.h"
+#include "text/token_trie.h"
 #include "text/tokenizer.h"
 #include "text/unicode.h"
 
@@ -23,49 +24,6 @@ struct AddedToken {
   std::string content;
   int32_t id = -1;
   bool special = false, lstrip = false, rstrip = false, single_word = false, normalized = true;
-};
-
-// Byte trie answering "longest added token starting here" (leftmost-longest matching).
-class TokenTrie {
- public:
-  void insert(const std::string& s, int32_t value) {
-    if (s.empty()) return;
-    int32_t node = 0;
-    for (unsigned char c : s) {
-      auto it = nodes_[node].next.find(c);
-      if (it == nodes_[node].next.end()) {
-        nodes_.emplace_back();
-        it = nodes_[node].next.emplace(c, static_cast<int32_t>(nodes_.size() - 1)).first;
-      }
-      node = it->second;
-    }
-    nodes_[node].value = value;
-    first_[static_cast<unsigned char>(s[0])] = true;
-    empty_ = false;
-  }
-  bool empty() const { return empty_; }
-  // (length, value) of the longest entry starting at text[pos]; length 0 when none.
-  std::pair<size_t, int32_t> longest(std::string_view text, size_t pos) const {
-    std::pair<size_t, int32_t> best{0, -1};
-    if (!first_[static_cast<unsigned char>(text[pos])]) return best;
-    int32_t node = 0;
-    for (size_t i = pos; i < text.size(); ++i) {
-      auto it = nodes_[node].next.find(static_cast<unsigned char>(text[i]));
-      if (it == nodes_[node].next.end()) break;
-      node = it->second;
-      if (nodes_[node].value >= 0) best = {i + 1 - pos, nodes_[node].value};
-    }
-    return best;
-  }
-
- private:
-  struct Node {
-    std::unordered_map<unsigned char, int32_t> next;
-    int32_t value = -1;
-  };
-  std::vector<Node> nodes_{1};
-  std::array<bool, 256> first_{};
-  bool empty_ = true;
 };
 
 struct Segment {
@@ -103,7 +61,7 @@ class HfTokenizer : public Tokenizer {
   void apply_config(const json& config, const std::string& config_file);
   int32_t token_id(const std::string& token) const;
   void set_token(int32_t id, const std::string& text, const JsonPath& at);
-  std::vector<Segment> split_added(const std::string& s, const TokenTrie& trie, bool first) const;
+  std::vector<Segment> split_added(const std::string& s, const text::TokenTrie& trie, bool first) const;
   void tokenize_word(const std::string& word, std::vector<int32_t>& out) const;
 
   std::unordered_map<std::string, int32_t> vocab_;  // the model's vocabulary
@@ -118,7 +76,7 @@ class HfTokenizer : public Tokenizer {
 
   std::vector<AddedToken> added_;
   std::unordered_map<int32_t, size_t> added_by_id_;
-  TokenTrie raw_trie_, norm_trie_;
+  text::TokenTrie raw_trie_, norm_trie_;
 
   std::unique_ptr<text::hf::Normalizer> normalizer_;
   std::unique_ptr<text::hf::PreTokenizer> pre_tokenizer_;
@@ -369,7 +327,7 @@ int32_t HfTokenizer::token_id(const std::string& token) const {
 
 // The crate's AddedVocabulary::find_matches: leftmost-longest matches, filtered by
 // single_word and widened by lstrip/rstrip; everything between becomes text segments.
-std::vector<Segment> HfTokenizer::split_added(const std::string& s, const TokenTrie& trie,
+std::vector<Segment> HfTokenizer::split_added(const std::string& s, const text::TokenTrie& trie,
                                               bool first) const {
   std::vector<Segment> out;
   auto push_text = [&](size_t b, size_t e) {

@@ -1,6 +1,7 @@
 // Text ↔ token ids. One interface over the tokenizer kinds the engine reads:
-// Hugging Face tokenizer.json (BPE, byte-level or SentencePiece-style with byte fallback) and
-// the vocabularies embedded in GGUF files (tokenizer.ggml.model "gpt2" or "llama").
+// Hugging Face tokenizer.json (BPE, byte-level or SentencePiece-style with byte fallback),
+// Mistral's tekken.json and the vocabularies embedded in GGUF files (tokenizer.ggml.model "gpt2"
+// or "llama").
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,6 +20,8 @@ class Tokenizer {
   // Loads <dir>/tokenizer.json (+ tokenizer_config.json when present, for add_bos_token /
   // special-token flags). Throws Error naming the file and field on anything malformed.
   static std::unique_ptr<Tokenizer> from_hf_dir(const std::string& dir);
+  // Loads a Mistral tekken.json (see text/tekken_tokenizer.h). add_special prepends <s>.
+  static std::unique_ptr<Tokenizer> from_tekken(const std::string& file);
   // Builds the tokenizer from GGUF metadata (tokenizer.ggml.*).
   static std::unique_ptr<Tokenizer> from_gguf(const GgufFile& gguf);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "test_util.h"
 
@@ -197,6 +199,73 @@ TEST_F(Cli, BadRequests) {
   expect_clean_error("logits -m " + gguf + " -p hi --ids 1 -o " + (tmp_ / "o").string(), "--ids");
   expect_clean_error("run -m " + gguf + " -p hi --top-p 0", "--top-p");
   expect_clean_error("tokenize -m " + golden("llm/stories260K/model") + " -p hi", "tokenizer");
+}
+
+// Ministral 3 (tiny-ministral3 golden case): greedy ids from `logits --ids` and from `run`.
+TEST_F(Cli, MinistralGreedyFromLogitsAndRun) {
+  const std::string model = golden("llm/tiny-ministral3/model");
+  const json c = read_json_file(golden("llm/tiny-ministral3/case.json"));
+  for (const json& p : c["prompts"]) {
+    const std::vector<int32_t> prompt = p["input_ids"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> greedy = p["greedy_ids"].get<std::vector<int32_t>>();
+    // Teacher-forced: the prompt and the greedy ids but the last; the argmax at each position
+    // from the prompt's last one on must be the next greedy id.
+    std::string ids;
+    std::vector<int32_t> all = prompt;
+    all.insert(all.end(), greedy.begin(), greedy.end() - 1);
+    for (int32_t id : all) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    const fs::path out = tmp_ / "logits.safetensors";
+    Result r = run("logits -m " + model + " --ids " + ids + " -o " + out.string());
+    ASSERT_EQ(r.status, 0) << r.err;
+    const SafetensorsFile f = read_safetensors(out.string());
+    const Tensor& logits = f.tensors[0].name == "logits" ? f.tensors[0] : f.tensors[1];
+    const int64_t vocab = logits.shape[1];
+    const float* l = reinterpret_cast<const float*>(logits.data);
+    for (size_t j = 0; j < greedy.size(); ++j) {
+      const float* row = l + (prompt.size() - 1 + j) * size_t(vocab);
+      EXPECT_EQ(std::max_element(row, row + vocab) - row, greedy[j]) << p["name"] << " step " << j;
+    }
+    // From text: the Tekken-tokenized prompt, greedy, 16 tokens (no EOS on these paths).
+    r = run("run -m " + model + " -p '" + p["text"].get<std::string>() + "' --temp 0 -n 16 --cache-type f32");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, p["greedy_text"].get<std::string>()) << p["name"];
+  }
+}
+
+TEST_F(Cli, MinistralBadInputs) {
+  const std::string model = golden("llm/tiny-ministral3/model");
+  auto model_dir = [&](const std::string& name) {
+    const fs::path d = tmp_ / name;
+    fs::create_directories(d);
+    for (const char* f : {"config.json", "tekken.json", "generation_config.json"}) fs::copy_file(model + "/" + f, d / f);
+    fs::create_symlink(model + "/model.safetensors", d / "model.safetensors");
+    return d;
+  };
+  // A rope type the decoder does not implement.
+  fs::path d = model_dir("rope");
+  json config = read_json_file((d / "config.json").string());
+  config["rope_parameters"]["rope_type"] = "longrope";
+  write("rope/config.json", config.dump());
+  expect_clean_error("info " + d.string(), "config.json: field 'rope_parameters.rope_type': rope type 'longrope' is not supported");
+  // A Tekken version mistral-common does not know.
+  d = model_dir("tekken");
+  json tekken = read_json_file((d / "tekken.json").string());
+  tekken["config"]["version"] = "v99";
+  fs::remove(d / "tekken.json");
+  write("tekken/tekken.json", tekken.dump());
+  expect_clean_error("run -m " + d.string() + " -p hi -n 1", "tekken.json: field 'config.version': unknown Tekken version 'v99'");
+  // FP8 weights without their scales.
+  d = model_dir("fp8");
+  fs::remove(d / "model.safetensors");
+  const SafetensorsFile st = read_safetensors(model + "/model.safetensors");
+  std::vector<TensorToWrite> tensors;
+  for (const Tensor& t : st.tensors) {
+    const bool fp8 = t.name == "model.layers.2.self_attn.k_proj.weight";
+    tensors.push_back({t.name, fp8 ? DType::F8_E4M3 : t.dtype, t.shape, t.data, fp8 ? t.nbytes / 2 : t.nbytes});
+  }
+  write_safetensors((d / "model.safetensors").string(), tensors);
+  expect_clean_error("logits -m " + d.string() + " --ids 1,2 -o " + (tmp_ / "x.safetensors").string(),
+                     "FP8 tensor 'model.layers.2.self_attn.k_proj.weight' has no scale");
 }
 
 }  // namespace

@@ -9,31 +9,11 @@
 #include "formats/safetensors.h"
 #include "runtime/generate.h"
 #include "runtime/model_loader.h"
+#include "models/golden_expected.h"
 #include "test_util.h"
 
 namespace edgerun {
 namespace {
-
-struct Expected {
-  SafetensorsFile file;
-  const Tensor& get(const std::string& name) const {
-    for (const Tensor& t : file.tensors)
-      if (t.name == name) return t;
-    throw std::runtime_error("expected.safetensors has no " + name);
-  }
-  std::vector<float> floats(const std::string& name) const {
-    const Tensor& t = get(name);
-    std::vector<float> v(static_cast<size_t>(t.numel()));
-    std::memcpy(v.data(), t.data, v.size() * 4);
-    return v;
-  }
-  std::vector<int32_t> ints(const std::string& name) const {
-    const Tensor& t = get(name);
-    std::vector<int32_t> v(static_cast<size_t>(t.numel()));
-    std::memcpy(v.data(), t.data, v.size() * 4);
-    return v;
-  }
-};
 
 struct GoldenCase {
   std::string name;       // folder under golden/llm
@@ -71,7 +51,7 @@ class LlamaGolden : public ::testing::TestWithParam<GoldenCase> {
 
   std::string dir_;
   LoadedModel model_;
-  Expected expected_;
+  test::Expected expected_;
 };
 
 TEST_P(LlamaGolden, LogitsAtEveryPositionOfPrompt0) {
@@ -111,7 +91,7 @@ TEST_P(LlamaGolden, LastLogitsAndGreedyContinuations) {
 }
 
 // Max |logit - golden| / max |golden logit| on prompt 2 with the given KV cache type.
-double relative_logit_error(const LoadedModel& m, const Expected& e, DType kv, ThreadPool& pool) {
+double relative_logit_error(const LoadedModel& m, const test::Expected& e, DType kv, ThreadPool& pool) {
   const std::vector<int32_t> ids = e.ints("prompt2.input_ids");
   LlamaState state = m.model->new_state(int64_t(ids.size()), kv);
   std::vector<float> last(static_cast<size_t>(m.config.vocab_size));
