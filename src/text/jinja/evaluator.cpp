@@ -131,13 +131,15 @@ Interpreter::~Interpreter() {
 ScopePtr Interpreter::new_scope(const ScopePtr& parent) {
   auto s = std::make_shared<Scope>();
   s->parent = parent;
-  scopes_.push_back(s);
   return s;
 }
 
-std::shared_ptr<Object> Interpreter::new_object(const std::string& type_name) {
+void Interpreter::keep_until_end(const ScopePtr& scope) { scopes_.push_back(scope); }
+
+std::shared_ptr<Object> Interpreter::new_namespace() {
   auto o = std::make_shared<Object>();
-  o->type_name = type_name;
+  o->type_name = "Namespace";
+  o->assignable = true;
   objects_.push_back(o);
   return o;
 }

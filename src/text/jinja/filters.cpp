@@ -68,7 +68,9 @@ std::optional<double> parse_python_float(const std::string& text) {
   double d = 0;
   const char* begin = clean.data() + (clean[0] == '+' ? 1 : 0);
   const auto res = std::from_chars(begin, clean.data() + clean.size(), d);
-  if (res.ec != std::errc() || res.ptr != clean.data() + clean.size()) return std::nullopt;
+  if (res.ptr != clean.data() + clean.size()) return std::nullopt;
+  if (res.ec == std::errc::result_out_of_range) return py::overflowed_float(clean);
+  if (res.ec != std::errc()) return std::nullopt;
   return d;
 }
 
@@ -126,6 +128,23 @@ double python_round(double x, int64_t digits) {
   return std::nearbyint(x / scale) * scale;
 }
 
+// round(int, n): an int; for n < 0 to a multiple of 10**-n, ties to even.
+int64_t round_int(int64_t x, int64_t digits) {
+  if (digits >= 0) return x;
+  if (digits < -18) return 0;
+  int64_t scale = 1;
+  for (int64_t i = 0; i < -digits; ++i) scale *= 10;
+  int64_t q = x / scale, r = x % scale;
+  if (r < 0) {
+    r += scale;
+    --q;
+  }
+  if (2 * r > scale || (2 * r == scale && (q & 1))) ++q;
+  int64_t out = 0;
+  if (__builtin_mul_overflow(q, scale, &out)) problem("integer overflow");
+  return out;
+}
+
 Value f_abs(Interpreter&, const Value& v, const CallArgs& args) {
   Arguments("abs", args, {});
   if (v.is_float()) return Value(std::fabs(v.floating()));
@@ -148,8 +167,10 @@ Value f_batch(Interpreter&, const Value& v, const CallArgs& args) {
     row.push_back(item);
   }
   if (!row.empty()) {
-    if (a.given(1) && !a[1].is_none())
+    if (a.given(1) && !a[1].is_none()) {
+      if (n > int64_t(kMaxStringBytes)) problem("batch size too large");
       while (int64_t(row.size()) < n) row.push_back(a[1]);
+    }
     out.push_back(Value::list(std::move(row)));
   }
   return Value::list(std::move(out));
@@ -372,18 +393,10 @@ Value f_reject(Interpreter& i, const Value& v, const CallArgs& a) { return selec
 Value f_selectattr(Interpreter& i, const Value& v, const CallArgs& a) { return select_or_reject(i, v, a, true, true); }
 Value f_rejectattr(Interpreter& i, const Value& v, const CallArgs& a) { return select_or_reject(i, v, a, false, true); }
 
-Value f_replace(Interpreter& interp, const Value& v, const CallArgs& args) {
+Value f_replace(Interpreter&, const Value& v, const CallArgs& args) {
   Arguments a("replace", args, {"old", "new", "count"}, 2);
-  const std::string s = to_str(v), old = to_str(a[0]), replacement = to_str(a[1]);
   const int64_t count = a.given(2) && !a[2].is_none() ? a.integer(2, -1) : -1;
-  const int64_t n = old.empty() ? int64_t(py::length(s)) + 1 : py::count(s, old);
-  const uint64_t replaced = uint64_t(count < 0 ? n : std::min(n, count));
-  if (replacement.size() > old.size()) {  // refuse before building a huge string
-    uint64_t growth = 0;
-    const bool overflow = __builtin_mul_overflow(replaced, uint64_t(replacement.size() - old.size()), &growth);
-    interp.check_size(overflow || growth > SIZE_MAX - s.size() ? SIZE_MAX : s.size() + size_t(growth));
-  }
-  return Value(py::replace(s, old, replacement, count));
+  return Value(py::replace(to_str(v), to_str(a[0]), to_str(a[1]), count));
 }
 
 Value f_reverse(Interpreter&, const Value& v, const CallArgs& args) {
@@ -405,7 +418,7 @@ Value f_round(Interpreter&, const Value& v, const CallArgs& args) {
   if (method != "common" && method != "ceil" && method != "floor") problem("method must be common, ceil or floor");
   if (!v.is_number()) problem("type " + type_name(v) + " doesn't define __round__ method");
   if (method == "common") {
-    if (!v.is_float() && precision >= 0) return Value(v.as_int());
+    if (!v.is_float()) return Value(round_int(v.as_int(), precision));
     return Value(python_round(v.as_double(), precision));
   }
   const double scale = std::pow(10.0, double(precision));

@@ -1,6 +1,6 @@
 // Python's two string formatting languages as templates use them: `"%s" % x` / `|format` and
-// `"{}".format(x)`. Covers conversions, width, fill/alignment, sign and precision; exotic
-// options (the `,` grouping, `=` alignment of numbers) are reported as unsupported.
+// `"{}".format(x)`. Covers conversions, width, fill/alignment, sign, grouping and precision;
+// `=` alignment of numbers is reported as unsupported.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -193,6 +193,20 @@ Value format_field(const std::string& field, const CallArgs& args, size_t& auto_
   return v;
 }
 
+// "1234567.5" -> "1,234,567.5" (the `,` option).
+std::string group_thousands(const std::string& s) {
+  size_t begin = s.find_first_of("0123456789");
+  if (begin == std::string::npos) return s;
+  size_t end = begin;
+  while (end < s.size() && s[end] >= '0' && s[end] <= '9') ++end;
+  std::string digits = s.substr(begin, end - begin), grouped;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) grouped += ',';
+    grouped += digits[i];
+  }
+  return s.substr(0, begin) + grouped + s.substr(end);
+}
+
 std::string apply_format_spec(const Value& v, const std::string& text) {
   Spec spec;
   size_t i = 0;
@@ -215,7 +229,8 @@ std::string apply_format_spec(const Value& v, const std::string& text) {
     return n;
   };
   if (i < text.size() && text[i] >= '0' && text[i] <= '9') spec.width = number();
-  if (i < text.size() && text[i] == ',') problem("',' grouping in format specs is not supported");
+  const bool grouping = i < text.size() && text[i] == ',';
+  if (grouping) ++i;
   if (i < text.size() && text[i] == '.') {
     ++i;
     spec.precision = number();
@@ -253,6 +268,7 @@ std::string apply_format_spec(const Value& v, const std::string& text) {
     if (spec.type == 'd' && v.is_float()) problem("Unknown format code 'd' for object of type 'float'");
     s = format_number(v, spec);
   }
+  if (grouping) s = group_thousands(s);
   if (spec.zero && !spec.align) return zero_pad(s, spec.width);
   return pad_to(s, spec, '>');
 }

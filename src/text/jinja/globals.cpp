@@ -51,8 +51,7 @@ Value make_dict(Interpreter&, const CallArgs& args) {
 }
 
 Value namespace_object(Interpreter& interp, const CallArgs& args) {
-  std::shared_ptr<Object> ns = interp.new_object("Namespace");
-  ns->assignable = true;
+  std::shared_ptr<Object> ns = interp.new_namespace();
   if (args.positional.size() > 1) problem("namespace() takes at most one positional argument");
   if (!args.positional.empty()) {
     if (!args.positional[0].is_dict()) problem("namespace() argument must be a mapping");

@@ -29,7 +29,7 @@ enum class Flow { Normal, Break, Continue };
 class Interpreter {
  public:
   Interpreter(const Program& program, const RenderOptions& options);
-  ~Interpreter();  // clears tracked scopes and objects so reference cycles are freed
+  ~Interpreter();  // clears closure scopes and namespaces so reference cycles are freed
 
   std::string render(const DictData& context);
 
@@ -40,9 +40,11 @@ class Interpreter {
   // Python's binary operators: + - * / // % **.
   Value arithmetic(const std::string& op, const Value& a, const Value& b);
 
-  // A new scope / object whose references are cut when the render ends.
   ScopePtr new_scope(const ScopePtr& parent);
-  std::shared_ptr<Object> new_object(const std::string& type_name);
+  // A namespace object; its attributes are cleared when the render ends (it may refer to itself).
+  std::shared_ptr<Object> new_namespace();
+  // Clears the scope's variables when the render ends: a macro defined in it refers back to it.
+  void keep_until_end(const ScopePtr& scope);
 
   const RenderOptions& options() const { return options_; }
   // Counts work against RenderLimits::max_steps.

@@ -99,7 +99,7 @@ class JsonWriter {
 
   void write(const Value& v, int level) {
     if (level > kMaxValueDepth) problem("value nested too deeply for tojson");
-    if (out.size() > kMaxJsonBytes) problem("tojson output too large");
+    check_string_size(out.size());
     switch (v.kind()) {
       case Kind::None: out += "null"; return;
       case Kind::Bool: out += v.boolean() ? "true" : "false"; return;
@@ -145,8 +145,6 @@ class JsonWriter {
   std::string out;
 
  private:
-  static constexpr size_t kMaxJsonBytes = size_t(256) << 20;
-
   void separator(size_t index, int level) {
     if (index > 0) out += o_.item_separator;
     if (o_.indent_set) newline(level + 1);

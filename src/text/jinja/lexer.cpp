@@ -306,7 +306,8 @@ class Lexer {
       return;
     }
     Token t{TokenKind::Float, src_.substr(start, pos_ - start), 0, 0, line_};
-    std::from_chars(text.data(), text.data() + text.size(), t.number);
+    if (std::from_chars(text.data(), text.data() + text.size(), t.number).ec == std::errc::result_out_of_range)
+      t.number = py::overflowed_float(text);
     tokens_.push_back(t);
   }
 

@@ -65,6 +65,7 @@ std::string pad(const std::string& s, int64_t width, const std::string& fill, ch
   const int64_t len = int64_t(py::length(s));
   if (width <= len) return s;
   if (py::length(fill) != 1) problem("The fill character must be exactly one character long");
+  check_string_size(uint64_t(width) * fill.size());
   const int64_t total = width - len;
   int64_t left = align == '<' ? 0 : align == '>' ? total : total / 2 + (total & width & 1);
   std::string out;
@@ -118,6 +119,7 @@ Value call_string_method(const std::string& self, const std::string& m, const Ca
     size_t i = 0;
     for (const Value& v : iterate(a[0])) {
       if (!v.is_string()) problem("sequence item " + std::to_string(i) + ": expected str instance, " + type_name(v) + " found");
+      check_string_size(uint64_t(out.size()) + self.size() + v.string().size());
       if (i++) out += self;
       out += v.string();
     }
@@ -199,6 +201,29 @@ Value bound(const Value& self, const std::string& name) {
   return native(name, [self, name](Interpreter&, const CallArgs& a) { return call_list_method(self, name, a); });
 }
 
+// loop.index, loop.last, loop.cycle(...): computed from the iteration's position.
+Value loop_attribute(const Value& loop, const LoopInfo& info, const std::string& name) {
+  const int64_t i = info.index0, n = int64_t(info.items->size());
+  if (name == "index") return Value(i + 1);
+  if (name == "index0") return Value(i);
+  if (name == "revindex") return Value(n - i);
+  if (name == "revindex0") return Value(n - i - 1);
+  if (name == "first") return Value(i == 0);
+  if (name == "last") return Value(i == n - 1);
+  if (name == "length") return Value(n);
+  if (name == "depth") return Value(int64_t(info.depth));
+  if (name == "depth0") return Value(int64_t(info.depth - 1));
+  if (name == "previtem") return i > 0 ? (*info.items)[size_t(i - 1)] : Value::undefined("there is no previous item");
+  if (name == "nextitem") return i + 1 < n ? (*info.items)[size_t(i + 1)] : Value::undefined("there is no next item");
+  if (name == "changed") return Value(info.changed);
+  if (name == "cycle")
+    return native("cycle", [i](Interpreter&, const CallArgs& args) {
+      if (args.positional.empty()) problem("no items for cycling given");
+      return args.positional[size_t(i) % args.positional.size()];
+    });
+  return missing_attribute(loop, name);
+}
+
 }  // namespace
 
 Value native(std::string name, NativeFunction::Fn fn) {
@@ -261,6 +286,7 @@ Value get_attribute(const Value& object, const std::string& name) {
       if (kUnsafeListMethods.count(name)) return unsafe(object, name);
       return missing_attribute(object, name);
     case Kind::Object: {
+      if (object.object().loop) return loop_attribute(object, *object.object().loop, name);
       const Value* v = object.object().attributes.find(name);
       return v ? *v : missing_attribute(object, name);
     }

@@ -3,6 +3,7 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "text/jinja/value.h"
 #include "text/unicode.h"
@@ -118,7 +119,7 @@ std::vector<std::string> split(const std::string& s, const std::optional<std::st
     std::reverse(parts.begin(), parts.end());
     return parts;
   }
-  // Runs of whitespace; what is left after maxsplit splits keeps its inner whitespace.
+  // Runs of whitespace; what is left after maxsplit splits is kept as it is.
   const Codepoints cps = decode(s);
   const size_t n = cps.size();
   if (!from_right) {
@@ -127,9 +128,7 @@ std::vector<std::string> split(const std::string& s, const std::optional<std::st
       while (i < n && is_space(cps[i])) ++i;
       if (i >= n) break;
       if (maxsplit >= 0 && int64_t(parts.size()) == maxsplit) {
-        size_t end = n;
-        while (end > i && is_space(cps[end - 1])) --end;
-        parts.push_back(encode(cps, i, end));
+        parts.push_back(encode(cps, i, n));
         break;
       }
       size_t j = i;
@@ -144,9 +143,7 @@ std::vector<std::string> split(const std::string& s, const std::optional<std::st
     while (end > 0 && is_space(cps[end - 1])) --end;
     if (end == 0) break;
     if (maxsplit >= 0 && int64_t(parts.size()) == maxsplit) {
-      size_t begin = 0;
-      while (begin < end && is_space(cps[begin])) ++begin;
-      parts.push_back(encode(cps, begin, end));
+      parts.push_back(encode(cps, 0, end));
       break;
     }
     size_t j = end;
@@ -175,6 +172,13 @@ std::vector<std::string> splitlines(const std::string& s, bool keepends) {
 }
 
 std::string replace(const std::string& s, const std::string& old, const std::string& replacement, int64_t count) {
+  if (replacement.size() > old.size()) {  // refuse before building a huge string
+    const int64_t found = py::count(s, old);
+    const uint64_t n = uint64_t(count < 0 ? found : std::min(found, count));
+    uint64_t growth = 0;
+    if (__builtin_mul_overflow(n, uint64_t(replacement.size() - old.size()), &growth)) growth = UINT64_MAX - s.size();
+    check_string_size(s.size() + growth);
+  }
   std::string out;
   int64_t done = 0;
   if (old.empty()) {
@@ -305,6 +309,14 @@ bool is_alnum(const std::string& s) {
 }
 
 bool is_space_string(const std::string& s) { return all_chars(s, is_space); }
+
+double overflowed_float(const std::string& literal) {
+  const bool negative = !literal.empty() && literal[0] == '-';
+  const size_t e = literal.find_first_of("eE");
+  const bool tiny = e != std::string::npos && e + 1 < literal.size() && literal[e + 1] == '-';
+  const double magnitude = tiny ? 0.0 : HUGE_VAL;
+  return negative ? -magnitude : magnitude;
+}
 
 std::vector<size_t> slice_indices(int64_t n, std::optional<int64_t> start, std::optional<int64_t> stop,
                                   std::optional<int64_t> step) {

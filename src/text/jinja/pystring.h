@@ -45,6 +45,10 @@ bool is_alpha(const std::string& s);  // str.isalpha
 bool is_alnum(const std::string& s);  // str.isalnum
 bool is_space_string(const std::string& s);  // str.isspace
 
+// What Python gives for a float literal out of double range ("1e999", "-1e999", "1e-999"):
+// +-inf or +-0.0.
+double overflowed_float(const std::string& literal);
+
 // Python slice semantics: the indices a[start:stop:step] selects from a sequence of length n.
 // Throws Problem for step 0.
 std::vector<size_t> slice_indices(int64_t n, std::optional<int64_t> start, std::optional<int64_t> stop,

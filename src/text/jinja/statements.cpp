@@ -189,6 +189,7 @@ void Interpreter::assign(const Target& target, const Value& value, const ScopePt
 }
 
 void Interpreter::define_macro(const Stmt& s, const ScopePtr& scope) {
+  keep_until_end(scope);
   scope->set(s.macro.name, Value(CallablePtr(std::make_shared<Macro>(s, scope))));
 }
 
@@ -198,6 +199,7 @@ void Interpreter::call_block(const Stmt& s, const ScopePtr& scope, std::string& 
   CallArgs args;
   for (size_t i = 1; i < call_expr.args.size(); ++i) args.positional.push_back(eval(*call_expr.args[i], scope));
   for (const auto& [name, value] : call_expr.keywords) args.keyword.emplace_back(name, eval(*value, scope));
+  keep_until_end(scope);
   args.keyword.emplace_back("caller", Value(CallablePtr(std::make_shared<Macro>(s, scope))));
   append(out, to_str(call(callee, args)));
 }
@@ -217,7 +219,6 @@ void Interpreter::run_for(const Stmt& s, const ScopePtr& scope, std::vector<Valu
     exec(s.else_body, scope, out);
     return;
   }
-  const int64_t n = int64_t(items.size());
   auto last_changed = std::make_shared<std::optional<Value>>();
   const Value changed = native("changed", [last_changed](Interpreter&, const CallArgs& a) {
     const Value current = Value::tuple(a.positional);
@@ -227,30 +228,15 @@ void Interpreter::run_for(const Stmt& s, const ScopePtr& scope, std::vector<Valu
   });
   CallablePtr recurse;
   if (s.recursive) recurse = std::make_shared<RecursiveLoop>(s, scope, depth);
-  for (int64_t i = 0; i < n; ++i) {
+  const auto shared_items = std::make_shared<const std::vector<Value>>(std::move(items));
+  for (size_t i = 0; i < shared_items->size(); ++i) {
     tick();
     ScopePtr iteration = new_scope(scope);
-    assign(s.target, items[size_t(i)], iteration, s.line);
-    std::shared_ptr<Object> loop = new_object("LoopContext");
-    loop->display = "<LoopContext " + std::to_string(i + 1) + "/" + std::to_string(n) + ">";
+    assign(s.target, (*shared_items)[i], iteration, s.line);
+    auto loop = std::make_shared<Object>();
+    loop->type_name = "LoopContext";
+    loop->loop = std::make_shared<const LoopInfo>(LoopInfo{shared_items, int64_t(i), depth, changed.callable_ptr()});
     loop->call = recurse;
-    DictData& a = loop->attributes;
-    a.set(Value("index"), Value(i + 1));
-    a.set(Value("index0"), Value(i));
-    a.set(Value("revindex"), Value(n - i));
-    a.set(Value("revindex0"), Value(n - i - 1));
-    a.set(Value("first"), Value(i == 0));
-    a.set(Value("last"), Value(i == n - 1));
-    a.set(Value("length"), Value(n));
-    a.set(Value("depth"), Value(int64_t(depth)));
-    a.set(Value("depth0"), Value(int64_t(depth - 1)));
-    a.set(Value("previtem"), i > 0 ? items[size_t(i - 1)] : Value::undefined("there is no previous item"));
-    a.set(Value("nextitem"), i + 1 < n ? items[size_t(i + 1)] : Value::undefined("there is no next item"));
-    a.set(Value("changed"), changed);
-    a.set(Value("cycle"), native("cycle", [i](Interpreter&, const CallArgs& c) {
-      if (c.positional.empty()) problem("no items for cycling given");
-      return c.positional[size_t(i) % c.positional.size()];
-    }));
     iteration->set("loop", Value(loop));
     if (exec(s.body, iteration, out) == Flow::Break) break;
   }

@@ -31,7 +31,7 @@ using Clock = std::function<DateTime()>;
 struct RenderLimits {
   size_t max_output_bytes = size_t(32) << 20;  // the rendered text and any one string value
   int max_depth = 400;                         // nesting of evaluation: expressions, blocks, macro calls
-  uint64_t max_steps = 20'000'000;             // expression evaluations and loop iterations
+  uint64_t max_steps = 5'000'000;              // expression evaluations and loop iterations
 };
 
 struct RenderOptions {

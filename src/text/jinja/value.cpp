@@ -14,28 +14,37 @@ void problem(const std::string& message) { throw Problem(message); }
 
 namespace {
 
-void check_depth(int depth) {
-  if (depth > kMaxValueDepth) problem("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
-}
+constexpr uint64_t kMaxWalkNodes = 20'000'000;
 
-bool equal_at(const Value& a, const Value& b, int depth);
+// Bounds one structural walk (==, <, repr): lists that share sub-lists can make a small value
+// exponentially large when walked, and namespaces can even contain themselves.
+struct Walk {
+  uint64_t nodes = 0;
+  void visit(int depth) {
+    if (depth > kMaxValueDepth) problem("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
+    if (++nodes > kMaxWalkNodes) problem("value too large to compare or print");
+  }
+};
 
-bool dicts_equal(const DictData& a, const DictData& b, int depth) {
+bool equal_at(const Value& a, const Value& b, Walk& walk, int depth);
+
+bool dicts_equal(const DictData& a, const DictData& b, Walk& walk, int depth) {
   if (a.entries.size() != b.entries.size()) return false;
   for (const auto& [key, value] : a.entries) {
     const Value* other = b.find(key);
-    if (!other || !equal_at(value, *other, depth + 1)) return false;
+    if (!other || !equal_at(value, *other, walk, depth + 1)) return false;
   }
   return true;
 }
 
-bool equal_at(const Value& a, const Value& b, int depth) {
-  check_depth(depth);
+bool equal_at(const Value& a, const Value& b, Walk& walk, int depth) {
+  walk.visit(depth);
   if (a.is_number() && b.is_number()) {
     if (!a.is_float() && !b.is_float()) return a.as_int() == b.as_int();
     return a.as_double() == b.as_double();
   }
   if (a.kind() != b.kind()) return false;
+  if (a.identity() && a.identity() == b.identity()) return true;  // Python compares `is` first too
   switch (a.kind()) {
     case Kind::Undefined:
     case Kind::None: return true;
@@ -43,48 +52,75 @@ bool equal_at(const Value& a, const Value& b, int depth) {
     case Kind::List: {
       if (a.is_tuple() != b.is_tuple() || a.items().size() != b.items().size()) return false;
       for (size_t i = 0; i < a.items().size(); ++i)
-        if (!equal_at(a.items()[i], b.items()[i], depth + 1)) return false;
+        if (!equal_at(a.items()[i], b.items()[i], walk, depth + 1)) return false;
       return true;
     }
-    case Kind::Dict: return dicts_equal(a.dict_data(), b.dict_data(), depth);
-    default: return a.identity() == b.identity();
+    case Kind::Dict: return dicts_equal(a.dict_data(), b.dict_data(), walk, depth);
+    default: return false;  // objects and functions are equal only to themselves
   }
 }
 
-std::string repr_at(const Value& v, int depth);
+bool less_at(const Value& a, const Value& b, Walk& walk, int depth) {
+  walk.visit(depth);
+  if (a.is_undefined()) undefined_error(a);
+  if (b.is_undefined()) undefined_error(b);
+  if (a.is_number() && b.is_number()) {
+    if (!a.is_float() && !b.is_float()) return a.as_int() < b.as_int();
+    return a.as_double() < b.as_double();
+  }
+  if (a.is_string() && b.is_string()) return a.string() < b.string();  // UTF-8 bytes sort as code points
+  if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+    const auto &x = a.items(), &y = b.items();
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i)
+      if (!equal_at(x[i], y[i], walk, depth + 1)) return less_at(x[i], y[i], walk, depth + 1);
+    return x.size() < y.size();
+  }
+  problem("'<' not supported between instances of '" + type_name(a) + "' and '" + type_name(b) + "'");
+}
 
-std::string dict_repr(const DictData& d, int depth) {
-  std::string out = "{";
+void repr_at(const Value& v, std::string& out, Walk& walk, int depth);
+
+void dict_repr(const DictData& d, std::string& out, Walk& walk, int depth) {
+  out += '{';
   for (size_t i = 0; i < d.entries.size(); ++i) {
     if (i) out += ", ";
-    out += repr_at(d.entries[i].first, depth + 1) + ": " + repr_at(d.entries[i].second, depth + 1);
+    repr_at(d.entries[i].first, out, walk, depth + 1);
+    out += ": ";
+    repr_at(d.entries[i].second, out, walk, depth + 1);
   }
-  return out + "}";
+  out += '}';
 }
 
-std::string object_repr(const Object& o, int depth) {
-  if (!o.display.empty()) return o.display;
-  return "<" + o.type_name + " " + dict_repr(o.attributes, depth) + ">";
-}
-
-std::string repr_at(const Value& v, int depth) {
-  check_depth(depth);
+void repr_at(const Value& v, std::string& out, Walk& walk, int depth) {
+  walk.visit(depth);
+  check_string_size(out.size());
   switch (v.kind()) {
-    case Kind::Undefined: return "Undefined";
-    case Kind::String: return string_repr(v.string());
+    case Kind::Undefined: out += "Undefined"; return;
+    case Kind::String: out += string_repr(v.string()); return;
     case Kind::List: {
       const bool tuple = v.is_tuple();
-      std::string out = tuple ? "(" : "[";
+      out += tuple ? '(' : '[';
       for (size_t i = 0; i < v.items().size(); ++i) {
         if (i) out += ", ";
-        out += repr_at(v.items()[i], depth + 1);
+        repr_at(v.items()[i], out, walk, depth + 1);
       }
-      if (tuple && v.items().size() == 1) out += ",";
-      return out + (tuple ? ")" : "]");
+      if (tuple && v.items().size() == 1) out += ',';
+      out += tuple ? ')' : ']';
+      return;
     }
-    case Kind::Dict: return dict_repr(v.dict_data(), depth);
-    case Kind::Object: return object_repr(v.object(), depth);
-    default: return to_str(v);
+    case Kind::Dict: dict_repr(v.dict_data(), out, walk, depth); return;
+    case Kind::Object: {
+      const Object& o = v.object();
+      if (o.loop) {
+        out += "<LoopContext " + std::to_string(o.loop->index0 + 1) + "/" + std::to_string(o.loop->items->size()) + ">";
+        return;
+      }
+      out += "<" + o.type_name + " ";
+      dict_repr(o.attributes, out, walk, depth);
+      out += '>';
+      return;
+    }
+    default: out += to_str(v);
   }
 }
 
@@ -197,23 +233,18 @@ bool truthy(const Value& v) {
   }
 }
 
-bool equal(const Value& a, const Value& b) { return equal_at(a, b, 0); }
+bool equal(const Value& a, const Value& b) {
+  Walk walk;
+  return equal_at(a, b, walk, 0);
+}
 
 bool less(const Value& a, const Value& b) {
-  if (a.is_undefined()) undefined_error(a);
-  if (b.is_undefined()) undefined_error(b);
-  if (a.is_number() && b.is_number()) {
-    if (!a.is_float() && !b.is_float()) return a.as_int() < b.as_int();
-    return a.as_double() < b.as_double();
-  }
-  if (a.is_string() && b.is_string()) return a.string() < b.string();  // UTF-8 bytes sort as code points
-  if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
-    const auto &x = a.items(), &y = b.items();
-    for (size_t i = 0; i < x.size() && i < y.size(); ++i)
-      if (!equal(x[i], y[i])) return less(x[i], y[i]);
-    return x.size() < y.size();
-  }
-  problem("'<' not supported between instances of '" + type_name(a) + "' and '" + type_name(b) + "'");
+  Walk walk;
+  return less_at(a, b, walk, 0);
+}
+
+void check_string_size(uint64_t bytes) {
+  if (bytes > kMaxStringBytes) problem("string would exceed " + std::to_string(kMaxStringBytes) + " bytes");
 }
 
 std::string to_str(const Value& v) {
@@ -225,11 +256,17 @@ std::string to_str(const Value& v) {
     case Kind::Float: return float_repr(v.floating());
     case Kind::String: return v.string();
     case Kind::Callable: return "<function " + v.callable().name() + ">";
-    default: return repr_at(v, 0);
+    default: return repr(v);
   }
 }
 
-std::string repr(const Value& v) { return repr_at(v, 0); }
+std::string repr(const Value& v) {
+  std::string out;
+  Walk walk;
+  repr_at(v, out, walk, 0);
+  check_string_size(out.size());
+  return out;
+}
 
 std::string float_repr(double d) {
   if (std::isnan(d)) return "nan";

@@ -52,13 +52,21 @@ class Callable {
 };
 using CallablePtr = std::shared_ptr<const Callable>;
 
-// A mutable attribute bag: namespace() objects and the `loop` variable.
+// What `loop.index`, `loop.last`, ... are computed from in one iteration of a for loop.
+struct LoopInfo {
+  std::shared_ptr<const std::vector<Value>> items;  // the (filtered) items of the whole loop
+  int64_t index0 = 0;
+  int depth = 1;                                    // recursive loops count levels from 1
+  std::shared_ptr<const Callable> changed;          // loop.changed(), shared by all iterations
+};
+
+// An object with attributes: namespace() objects (assignable) and the `loop` variable.
 struct Object {
   std::string type_name;    // "Namespace", "LoopContext"
   DictData attributes;
   bool assignable = false;  // `{% set obj.attr = ... %}` allowed (namespaces only)
-  std::string display;      // how str() shows it when not built from the attributes
-  CallablePtr call;         // a recursive loop can be called
+  std::shared_ptr<const LoopInfo> loop;  // set for `loop`: attributes are computed from it
+  std::shared_ptr<const Callable> call;  // a recursive loop can be called
 };
 
 enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict, Object, Callable };
@@ -109,6 +117,7 @@ class Value {
   Object& object() const { return *std::get<std::shared_ptr<Object>>(v_); }
   const std::shared_ptr<Object>& object_ptr() const { return std::get<std::shared_ptr<Object>>(v_); }
   const Callable& callable() const { return *std::get<CallablePtr>(v_); }
+  const CallablePtr& callable_ptr() const { return std::get<CallablePtr>(v_); }
   const std::string& undefined_hint() const { return std::get<UndefinedValue>(v_).hint; }
 
   // Numeric value of an int, float or bool.
@@ -149,5 +158,10 @@ std::string string_repr(const std::string& s);
 
 // Structural recursion (repr, equality, JSON) stops here: data can hold cycles via namespaces.
 inline constexpr int kMaxValueDepth = 512;
+// No single string may grow past this (checked before building, so a hostile template cannot
+// ask for terabytes); renders also have their own, usually smaller, output limit.
+inline constexpr size_t kMaxStringBytes = size_t(64) << 20;
+// Throws Problem when a string of `bytes` would exceed kMaxStringBytes.
+void check_string_size(uint64_t bytes);
 
 }  // namespace edgerun::jinja
