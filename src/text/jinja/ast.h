@@ -109,4 +109,8 @@ struct Stmt {
   Stmt(StmtKind k, int l) : kind(k), line(l) {}
 };
 
+// Whether statements in `body` read the variable `name` (macros check for varargs, kwargs and
+// caller, which Jinja2 only provides when the body uses them). Nested macros are skipped.
+bool body_reads_name(const Body& body, const std::string& name);
+
 }  // namespace edgerun::jinja

@@ -14,29 +14,22 @@ namespace {
 
 bool hashable(const Value& v) { return !(v.is_list() && !v.is_tuple()) && !v.is_dict() && !v.is_object(); }
 
-// Python ints do not overflow; ours are 64-bit and refuse to wrap.
-int64_t add_int(int64_t a, int64_t b) {
+// Python ints do not overflow; ours are 64-bit and refuse to wrap. `op` is '+', '-' or '*'.
+int64_t int_op(char op, int64_t a, int64_t b) {
   int64_t r = 0;
-  if (__builtin_add_overflow(a, b, &r)) problem("integer overflow");
-  return r;
-}
-int64_t sub_int(int64_t a, int64_t b) {
-  int64_t r = 0;
-  if (__builtin_sub_overflow(a, b, &r)) problem("integer overflow");
-  return r;
-}
-int64_t mul_int(int64_t a, int64_t b) {
-  int64_t r = 0;
-  if (__builtin_mul_overflow(a, b, &r)) problem("integer overflow");
+  const bool overflow = op == '+'   ? __builtin_add_overflow(a, b, &r)
+                        : op == '-' ? __builtin_sub_overflow(a, b, &r)
+                                    : __builtin_mul_overflow(a, b, &r);
+  if (overflow) problem("integer overflow");
   return r;
 }
 
 int64_t int_pow(int64_t base, int64_t exp) {
   int64_t result = 1;
   while (exp > 0) {
-    if (exp & 1) result = mul_int(result, base);
+    if (exp & 1) result = int_op('*', result, base);
     exp >>= 1;
-    if (exp) base = mul_int(base, base);
+    if (exp) base = int_op('*', base, base);
   }
   return result;
 }
@@ -220,7 +213,7 @@ Value Interpreter::eval_expr(const Expr& e, const ScopePtr& scope) {
       if (!v.is_number()) problem(std::string("bad operand type for unary ") + op + ": '" + type_name(v) + "'");
       if (e.kind == ExprKind::Plus) return v.is_float() ? v : Value(v.as_int());
       if (v.is_float()) return Value(-v.floating());
-      return Value(sub_int(0, v.as_int()));
+      return Value(int_op('-', 0, v.as_int()));
     }
     case ExprKind::Binary: return arithmetic(e.name, eval(*e.args[0], scope), eval(*e.args[1], scope));
     case ExprKind::Concat: {
@@ -334,7 +327,7 @@ Value Interpreter::arithmetic(const std::string& op, const Value& a, const Value
   const bool ints = (a.is_int() || a.is_bool()) && (b.is_int() || b.is_bool());
   const bool numbers = a.is_number() && b.is_number();
   if (op == "+") {
-    if (ints) return Value(add_int(a.as_int(), b.as_int()));
+    if (ints) return Value(int_op('+', a.as_int(), b.as_int()));
     if (numbers) return Value(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) {
       check_size(a.string().size() + b.string().size());
@@ -350,12 +343,12 @@ Value Interpreter::arithmetic(const std::string& op, const Value& a, const Value
     unsupported("+", a, b);
   }
   if (op == "-") {
-    if (ints) return Value(sub_int(a.as_int(), b.as_int()));
+    if (ints) return Value(int_op('-', a.as_int(), b.as_int()));
     if (numbers) return Value(a.as_double() - b.as_double());
     unsupported("-", a, b);
   }
   if (op == "*") {
-    if (ints) return Value(mul_int(a.as_int(), b.as_int()));
+    if (ints) return Value(int_op('*', a.as_int(), b.as_int()));
     if (numbers) return Value(a.as_double() * b.as_double());
     const Value& seq = a.is_string() || a.is_list() ? a : b;
     const Value& times = &seq == &a ? b : a;

@@ -275,25 +275,19 @@ std::string jinja_title(const std::string& s) {
   return out;
 }
 
-bool is_lower(const std::string& s) {
+// str.islower / str.isupper: some cased character, and none of the other case (or title case).
+static bool all_cased_are(const std::string& s, utf8proc_category_t wanted) {
   bool any_cased = false;
   for (uint32_t cp : decode(s)) {
     const auto c = category(cp);
-    if (c == UTF8PROC_CATEGORY_LU || c == UTF8PROC_CATEGORY_LT) return false;
-    any_cased = any_cased || c == UTF8PROC_CATEGORY_LL;
+    if (is_cased(cp) && c != wanted) return false;
+    any_cased = any_cased || c == wanted;
   }
   return any_cased;
 }
 
-bool is_upper(const std::string& s) {
-  bool any_cased = false;
-  for (uint32_t cp : decode(s)) {
-    const auto c = category(cp);
-    if (c == UTF8PROC_CATEGORY_LL || c == UTF8PROC_CATEGORY_LT) return false;
-    any_cased = any_cased || c == UTF8PROC_CATEGORY_LU;
-  }
-  return any_cased;
-}
+bool is_lower(const std::string& s) { return all_cased_are(s, UTF8PROC_CATEGORY_LL); }
+bool is_upper(const std::string& s) { return all_cased_are(s, UTF8PROC_CATEGORY_LU); }
 
 bool is_digit(const std::string& s) {
   return all_chars(s, [](uint32_t cp) { return category(cp) == UTF8PROC_CATEGORY_ND; });
