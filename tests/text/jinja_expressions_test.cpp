@@ -81,6 +81,8 @@ TEST(JinjaExpressions, StringMethods) {
             "True|True|ABC|They'Re Bill|Hello|bba|1|3|-1|a-b|**ab**|00042|1|['a', 'b', 'c']");
   EXPECT_EQ(render("{{ '{} and {}'.format(1, 'x') }}|{{ '{a}-{0}'.format(5, a=2) }}|{{ '{:>5}|{:<3}|{:^5}|{:05d}|{:.2f}|{:x}|{!r}|{:,}'.format('a', 'b', 'c', 42, 3.14159, 255, 'q', 1000) }}"),
             "1 and x|2-5|    a|b  |  c  |00042|3.14|ff|'q'|1,000");
+  EXPECT_EQ(render("{{ '%s' % [1, 2] }}|{{ 'abc' % [1] }}|{{ 'abc' % {'a': 1} }}"), "[1, 2]|abc|abc");
+  EXPECT_EQ(render_error("{{ 'abc' % 1 }}"), "t line 1: not all arguments converted during string formatting");
   EXPECT_EQ(render("{{ '%s-%d-%05.2f-%x-%r' % ('a', 3, 3.14159, 255, 'q') }}|{{ '%(a)s' % {'a': 1} }}|{{ '%-3s|%3s' % ('a', 'b') }}"),
             "a-3-03.14-ff-'q'|1|a  |  b");
   EXPECT_EQ(render("{{ 'école'.upper() }} {{ 'STRAß' .lower() }} {{ 'straß'.upper() }}"), "ÉCOLE straß STRASS");

@@ -41,6 +41,19 @@ TEST(JinjaFilters, SelectRejectMap) {
             "[1, 2] ['A', 'B'] 1-2 [1, 'z']");
 }
 
+TEST(JinjaFilters, GeneratorFiltersReturnIterators) {
+  // map, select, reject, unique, batch, items and reverse return iterators in Jinja2: always
+  // true (even when empty), without len(), not indexable; range() prints as a range.
+  EXPECT_EQ(render("{% if [1]|select('even') %}yes{% endif %}|{% if []|map('upper') %}yes{% endif %}|{{ range(3) }}|"
+                   "{{ range(1, 10, 2) }}|{{ range(3)|length }}|{{ range(3)[1] }}|{{ ([1, 2]|reverse)[0] is defined }}|"
+                   "{{ [1, 2]|select is sequence }}|{{ range(0) is sequence }}"),
+            "yes|yes|range(0, 3)|range(1, 10, 2)|3|1|False|False|True");
+  EXPECT_EQ(render_error("{{ [1, 2]|select|length }}"), "t line 1: object of type 'generator' has no len()");
+  EXPECT_EQ(render_error("{{ [1, 2]|select|last }}"), "t line 1: 'generator' object is not reversible");
+  EXPECT_EQ(render_error("{{ [1, 2]|map('string')|tojson }}"), "t line 1: Object of type generator is not JSON serializable");
+  EXPECT_EQ(render_error("{{ x[1:] }}", {{"x", 5}}), "t line 1: 'int' object is not subscriptable");
+}
+
 TEST(JinjaFilters, Strings) {
   EXPECT_EQ(render("{{ 'abc'|upper }} {{ 'ABC'|lower }} {{ 'hELLO world'|capitalize }} {{ \"they're bill-o (x) [y]\"|title }} "
                    "{{ '  a  '|trim }}|{{ 'xxaxx'|trim('x') }} {{ 'aXa'|replace('a', 'b') }} {{ 'aaa'|replace('a', 'b', 2) }}"),
@@ -50,6 +63,7 @@ TEST(JinjaFilters, Strings) {
   EXPECT_EQ(render("{{ 'a b  c'|wordcount }} {{ 'a'|center(5) }}|{{ 'hello world this is long'|truncate(12) }}|"
                    "{{ 'hello world this is long'|truncate(12, true) }}"),
             "3   a  |hello...|hello wor...");
+  EXPECT_EQ(render_error("{{ 5|indent }}"), "t line 1: unsupported operand type(s) for +=: 'int' and 'str'");
   EXPECT_EQ(render("{{ '<a href=\"x\">&\\'</a>'|e }} {{ '<b>'|safe }} {{ 1|string }} {{ [1, 'a']|string }} "
                    "{{ '%s and %s'|format(1, 'b') }} {{ '%(x)s'|format(x=5) }}"),
             "&lt;a href=&#34;x&#34;&gt;&amp;&#39;&lt;/a&gt; <b> 1 [1, 'a'] 1 and b 5");

@@ -12,7 +12,11 @@ namespace edgerun::jinja {
 
 namespace {
 
-bool hashable(const Value& v) { return !(v.is_list() && !v.is_tuple()) && !v.is_dict() && !v.is_object(); }
+bool hashable(const Value& v) { return !(v.is_list() && v.sequence() == Sequence::List) && !v.is_dict() && !v.is_object(); }
+
+Value same_sequence(const Value& like, std::vector<Value> items) {
+  return like.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
+}
 
 // Python ints do not overflow; ours are 64-bit and refuse to wrap. `op` is '+', '-' or '*'.
 int64_t int_op(char op, int64_t a, int64_t b) {
@@ -291,14 +295,14 @@ Value Interpreter::eval_subscript(const Expr& e, const ScopePtr& scope) {
     for (size_t i : py::slice_indices(int64_t(cps.size()), start, stop, step)) picked.push_back(cps[i]);
     return Value(py::encode(picked));
   }
-  if (object.is_list()) {
+  if (object.is_list() && !object.is_iterator()) {
     std::vector<Value> picked;
     const auto& items = object.items();
     for (size_t i : py::slice_indices(int64_t(items.size()), start, stop, step)) picked.push_back(items[i]);
-    return object.is_tuple() ? Value::tuple(std::move(picked)) : Value::list(std::move(picked));
+    return same_sequence(object, std::move(picked));
   }
   if (object.is_dict()) problem("unhashable type: 'slice'");
-  return Value::undefined("'" + type_name(object) + "' object is not subscriptable");
+  problem("'" + type_name(object) + "' object is not subscriptable");  // Jinja2 slices without its getitem fallback
 }
 
 Value Interpreter::eval_compare(const Expr& e, const ScopePtr& scope) {
@@ -333,12 +337,12 @@ Value Interpreter::arithmetic(const std::string& op, const Value& a, const Value
       check_size(a.string().size() + b.string().size());
       return Value(a.string() + b.string());
     }
-    if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+    if (a.is_plain_sequence() && b.is_plain_sequence() && a.sequence() == b.sequence()) {
       std::vector<Value> items = a.items();
       items.insert(items.end(), b.items().begin(), b.items().end());
-      return a.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
+      return same_sequence(a, std::move(items));
     }
-    if (a.is_string() || a.is_list())
+    if (a.is_string() || a.is_plain_sequence())
       problem("can only concatenate " + type_name(a) + " (not \"" + type_name(b) + "\") to " + type_name(a));
     unsupported("+", a, b);
   }
@@ -350,9 +354,9 @@ Value Interpreter::arithmetic(const std::string& op, const Value& a, const Value
   if (op == "*") {
     if (ints) return Value(int_op('*', a.as_int(), b.as_int()));
     if (numbers) return Value(a.as_double() * b.as_double());
-    const Value& seq = a.is_string() || a.is_list() ? a : b;
+    const Value& seq = a.is_string() || a.is_plain_sequence() ? a : b;
     const Value& times = &seq == &a ? b : a;
-    if ((seq.is_string() || seq.is_list()) && (times.is_int() || times.is_bool())) {
+    if ((seq.is_string() || seq.is_plain_sequence()) && (times.is_int() || times.is_bool())) {
       const int64_t n = std::max<int64_t>(0, times.as_int());
       if (seq.is_string()) {
         const size_t len = seq.string().size();
@@ -365,7 +369,7 @@ Value Interpreter::arithmetic(const std::string& op, const Value& a, const Value
       if (n > 0 && len > 0 && len * uint64_t(n) > options_.limits.max_steps) problem("list repetition too large");
       std::vector<Value> items;
       for (int64_t i = 0; i < n && len > 0; ++i) items.insert(items.end(), seq.items().begin(), seq.items().end());
-      return seq.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
+      return same_sequence(seq, std::move(items));
     }
     unsupported("*", a, b);
   }

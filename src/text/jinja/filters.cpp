@@ -43,7 +43,9 @@ int64_t length_of(const Value& v) {
   switch (v.kind()) {
     case Kind::Undefined: return 0;
     case Kind::String: return int64_t(py::length(v.string()));
-    case Kind::List: return int64_t(v.items().size());
+    case Kind::List:
+      if (v.is_iterator()) problem("object of type 'generator' has no len()");
+      return int64_t(v.items().size());
     case Kind::Dict: return int64_t(v.dict_data().entries.size());
     default: problem("object of type '" + type_name(v) + "' has no len()");
   }
@@ -173,7 +175,7 @@ Value f_batch(Interpreter&, const Value& v, const CallArgs& args) {
     }
     out.push_back(Value::list(std::move(row)));
   }
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value f_capitalize(Interpreter&, const Value& v, const CallArgs& args) {
@@ -217,14 +219,14 @@ Value f_escape(Interpreter&, const Value& v, const CallArgs& args) {
 
 Value f_first(Interpreter&, const Value& v, const CallArgs& args) {
   Arguments("first", args, {});
-  if (v.is_list()) return v.items().empty() ? Value::undefined("No first item, sequence was empty.") : v.items().front();
   const std::vector<Value> items = iterate(v);
   return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
 }
 
 Value f_last(Interpreter&, const Value& v, const CallArgs& args) {
   Arguments("last", args, {});
-  const std::vector<Value> items = v.is_list() ? v.items() : iterate(v);
+  if (v.is_iterator()) problem("'generator' object is not reversible");
+  const std::vector<Value> items = iterate(v);
   return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
 }
 
@@ -251,8 +253,10 @@ Value f_format(Interpreter&, const Value& v, const CallArgs& args) {
 
 Value f_indent(Interpreter&, const Value& v, const CallArgs& args) {
   Arguments a("indent", args, {"width", "first", "blank"});
+  if (v.is_undefined()) undefined_error(v);
+  if (!v.is_string()) problem("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
   const std::string indent = a.given(0) && a[0].is_string() ? a[0].string() : std::string(size_t(std::clamp<int64_t>(a.integer(0, 4), 0, 1 << 16)), ' ');
-  const std::vector<std::string> lines = py::splitlines(to_str(v) + "\n");
+  const std::vector<std::string> lines = py::splitlines(v.string() + "\n");
   std::string out;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (i > 0) out += "\n";
@@ -280,11 +284,11 @@ Value f_int(Interpreter&, const Value& v, const CallArgs& args) {
 
 Value f_items(Interpreter&, const Value& v, const CallArgs& args) {
   Arguments("items", args, {});
-  if (v.is_undefined()) return Value::list({});
+  if (v.is_undefined()) return Value::iterator({});
   if (!v.is_dict()) problem("Can only get item pairs from a mapping.");
   std::vector<Value> out;
   for (const auto& [key, value] : v.dict_data().entries) out.push_back(Value::tuple({key, value}));
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value f_join(Interpreter& interp, const Value& v, const CallArgs& args) {
@@ -317,7 +321,7 @@ Value f_lower(Interpreter&, const Value& v, const CallArgs& args) {
 
 Value f_map(Interpreter& interp, const Value& v, const CallArgs& args) {
   std::vector<Value> out;
-  if (!truthy(v)) return Value::list({});
+  if (!truthy(v)) return Value::iterator({});
   const bool by_attribute = args.positional.empty() && !args.keyword.empty() && args.keyword[0].first == "attribute";
   if (by_attribute) {
     Arguments a("map", args, {"attribute", "default"});
@@ -325,7 +329,7 @@ Value f_map(Interpreter& interp, const Value& v, const CallArgs& args) {
       Value x = lookup_path(item, a[0]);
       out.push_back(x.is_undefined() && a.given(1) ? a[1] : x);
     }
-    return Value::list(std::move(out));
+    return Value::iterator(std::move(out));
   }
   if (args.positional.empty() || !args.positional[0].is_string()) problem("map requires a filter argument");
   const std::string name = args.positional[0].string();
@@ -334,7 +338,7 @@ Value f_map(Interpreter& interp, const Value& v, const CallArgs& args) {
   rest.positional.assign(args.positional.begin() + 1, args.positional.end());
   rest.keyword = args.keyword;
   for (const Value& item : iterate(v)) out.push_back(apply_filter(interp, name, item, rest));
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value min_or_max(const Value& v, const CallArgs& args, bool want_max) {
@@ -363,7 +367,7 @@ Value f_min(Interpreter&, const Value& v, const CallArgs& args) { return min_or_
 
 Value select_or_reject(Interpreter& interp, const Value& v, const CallArgs& args, bool keep_if, bool by_attribute) {
   std::vector<Value> out;
-  if (!truthy(v)) return Value::list({});
+  if (!truthy(v)) return Value::iterator({});
   size_t off = 0;
   Value attribute;
   if (by_attribute) {
@@ -385,7 +389,7 @@ Value select_or_reject(Interpreter& interp, const Value& v, const CallArgs& args
     const bool passed = test.empty() ? truthy(x) : apply_test(interp, test, x, test_args);
     if (passed == keep_if) out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value f_select(Interpreter& i, const Value& v, const CallArgs& a) { return select_or_reject(i, v, a, true, false); }
@@ -408,7 +412,8 @@ Value f_reverse(Interpreter&, const Value& v, const CallArgs& args) {
   }
   std::vector<Value> items = iterate(v);
   std::reverse(items.begin(), items.end());
-  return Value::list(std::move(items));
+  // reversed() of a list is an iterator; a generator is first copied into a list.
+  return v.is_iterator() ? Value::list(std::move(items)) : Value::iterator(std::move(items), "<list_reverseiterator object>");
 }
 
 Value f_round(Interpreter&, const Value& v, const CallArgs& args) {
@@ -496,7 +501,8 @@ Value f_trim(Interpreter&, const Value& v, const CallArgs& args) {
 
 Value f_truncate(Interpreter&, const Value& v, const CallArgs& args) {
   Arguments a("truncate", args, {"length", "killwords", "end", "leeway"});
-  const std::string s = to_str(v), end = a.string(2, "...");
+  if (!v.is_string()) problem("object of type '" + type_name(v) + "' has no len()");
+  const std::string s = v.string(), end = a.string(2, "...");
   const int64_t length = a.integer(0, 255), leeway = a.integer(3, 5);
   const int64_t end_len = int64_t(py::length(end));
   if (length < end_len) problem("expected length >= " + std::to_string(end_len) + ", got " + std::to_string(length));
@@ -519,7 +525,7 @@ Value f_unique(Interpreter&, const Value& v, const CallArgs& args) {
     seen.push_back(std::move(k));
     out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value f_upper(Interpreter&, const Value& v, const CallArgs& args) {

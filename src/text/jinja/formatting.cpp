@@ -102,7 +102,6 @@ std::string percent_format(const std::string& format, const Value& args) {
   if (args.is_tuple()) values = args.items();
   else if (!mapping) values.push_back(args);
   size_t next = 0;
-  bool used_mapping = false;
   std::string out;
   for (size_t i = 0; i < format.size(); ++i) {
     if (format[i] != '%') {
@@ -117,7 +116,6 @@ std::string percent_format(const std::string& format, const Value& args) {
       if (!mapping) problem("format requires a mapping");
       value = args.dict_data().find(format.substr(i + 1, close - i - 1));
       if (!value) problem("KeyError: " + string_repr(format.substr(i + 1, close - i - 1)));
-      used_mapping = true;
       i = close + 1;
     }
     Spec spec;
@@ -153,8 +151,10 @@ std::string percent_format(const std::string& format, const Value& args) {
     }
     out += format_percent_one(*value, spec);
   }
-  if (!mapping && next < values.size()) problem("not all arguments converted during string formatting");
-  (void)used_mapping;
+  // Python treats any subscriptable non-tuple (a dict, also a list) as a mapping: extra values
+  // are then not an error.
+  const bool subscriptable = mapping || (args.is_list() && !args.is_tuple());
+  if (!subscriptable && next < values.size()) problem("not all arguments converted during string formatting");
   return out;
 }
 

@@ -27,7 +27,9 @@ Value range(Interpreter&, const CallArgs& args) {
     problem("Range too big. The sandbox blocks ranges larger than MAX_RANGE (" + std::to_string(kMaxRange) + ").");
   std::vector<Value> items;
   for (int64_t i = 0; i < int64_t(count); ++i) items.emplace_back(start + i * step);
-  return Value::list(std::move(items));
+  std::string display = "range(" + std::to_string(start) + ", " + std::to_string(stop);
+  if (step != 1) display += ", " + std::to_string(step);
+  return Value::range(std::move(items), display + ")");
 }
 
 // dict(mapping or pairs, **kwargs)

@@ -107,6 +107,7 @@ class JsonWriter {
       case Kind::Float: out += json_float(v.floating()); return;
       case Kind::String: append_json_string(out, v.string(), o_.ensure_ascii); return;
       case Kind::List: {
+        if (!v.is_plain_sequence()) problem("Object of type " + type_name(v) + " is not JSON serializable");
         if (v.items().empty()) {
           out += "[]";
           return;

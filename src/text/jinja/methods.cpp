@@ -282,6 +282,7 @@ Value get_attribute(const Value& object, const std::string& name) {
       return v ? *v : missing_attribute(object, name);
     }
     case Kind::List:
+      if (object.is_iterator()) return missing_attribute(object, name);
       if (kListMethods.count(name)) return bound(object, name);
       if (kUnsafeListMethods.count(name)) return unsafe(object, name);
       return missing_attribute(object, name);
@@ -296,7 +297,8 @@ Value get_attribute(const Value& object, const std::string& name) {
 
 Value get_item(const Value& object, const Value& key) {
   const bool int_key = key.is_int() || key.is_bool();
-  if ((object.is_list() || object.is_string()) && int_key) {
+  const bool indexable = (object.is_list() && !object.is_iterator()) || object.is_string();
+  if (indexable && int_key) {
     const int64_t n = object.is_list() ? int64_t(object.items().size()) : int64_t(py::length(object.string()));
     int64_t i = key.as_int();
     if (i < 0) i += n;

@@ -50,7 +50,7 @@ bool equal_at(const Value& a, const Value& b, Walk& walk, int depth) {
     case Kind::None: return true;
     case Kind::String: return a.string() == b.string();
     case Kind::List: {
-      if (a.is_tuple() != b.is_tuple() || a.items().size() != b.items().size()) return false;
+      if (a.sequence() != b.sequence() || a.is_iterator() || a.items().size() != b.items().size()) return false;
       for (size_t i = 0; i < a.items().size(); ++i)
         if (!equal_at(a.items()[i], b.items()[i], walk, depth + 1)) return false;
       return true;
@@ -69,7 +69,7 @@ bool less_at(const Value& a, const Value& b, Walk& walk, int depth) {
     return a.as_double() < b.as_double();
   }
   if (a.is_string() && b.is_string()) return a.string() < b.string();  // UTF-8 bytes sort as code points
-  if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+  if (a.is_plain_sequence() && b.is_plain_sequence() && a.sequence() == b.sequence()) {
     const auto &x = a.items(), &y = b.items();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i)
       if (!equal_at(x[i], y[i], walk, depth + 1)) return less_at(x[i], y[i], walk, depth + 1);
@@ -98,6 +98,10 @@ void repr_at(const Value& v, std::string& out, Walk& walk, int depth) {
     case Kind::Undefined: out += "Undefined"; return;
     case Kind::String: out += string_repr(v.string()); return;
     case Kind::List: {
+      if (!v.is_plain_sequence()) {
+        out += v.list_data().display;
+        return;
+      }
       const bool tuple = v.is_tuple();
       out += tuple ? '(' : '[';
       for (size_t i = 0; i < v.items().size(); ++i) {
@@ -170,11 +174,19 @@ Value Value::undefined(std::string hint) {
 }
 
 Value Value::list(std::vector<Value> items) {
-  return Value(std::make_shared<const ListData>(ListData{std::move(items), false}));
+  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::List, {}}));
 }
 
 Value Value::tuple(std::vector<Value> items) {
-  return Value(std::make_shared<const ListData>(ListData{std::move(items), true}));
+  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Tuple, {}}));
+}
+
+Value Value::iterator(std::vector<Value> items, std::string display) {
+  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Iterator, std::move(display)}));
+}
+
+Value Value::range(std::vector<Value> items, std::string display) {
+  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Range, std::move(display)}));
 }
 
 Value Value::dict(DictData data) { return Value(std::make_shared<const DictData>(std::move(data))); }
@@ -211,7 +223,13 @@ std::string type_name(const Value& v) {
     case Kind::Int: return "int";
     case Kind::Float: return "float";
     case Kind::String: return "str";
-    case Kind::List: return v.is_tuple() ? "tuple" : "list";
+    case Kind::List:
+      switch (v.sequence()) {
+        case Sequence::Tuple: return "tuple";
+        case Sequence::Iterator: return "generator";
+        case Sequence::Range: return "range";
+        default: return "list";
+      }
     case Kind::Dict: return "dict";
     case Kind::Object: return v.object().type_name;
     case Kind::Callable: return "function";
@@ -227,7 +245,7 @@ bool truthy(const Value& v) {
     case Kind::Int: return v.integer() != 0;
     case Kind::Float: return v.floating() != 0.0;
     case Kind::String: return !v.string().empty();
-    case Kind::List: return !v.items().empty();
+    case Kind::List: return v.is_iterator() || !v.items().empty();
     case Kind::Dict: return !v.dict_data().entries.empty();
     default: return true;
   }

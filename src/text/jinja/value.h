@@ -25,9 +25,14 @@ class Problem : public std::runtime_error {
 };
 [[noreturn]] void problem(const std::string& message);
 
+// Python's sequence types that templates meet: lists, tuples, the iterators filters such as map
+// and select return (always true, no len(), printed as an object), and range().
+enum class Sequence { List, Tuple, Iterator, Range };
+
 struct ListData {
   std::vector<Value> items;
-  bool is_tuple = false;
+  Sequence sequence = Sequence::List;
+  std::string display;  // how str() shows an Iterator or Range ("range(0, 3)")
 };
 
 // Insertion-ordered mapping with Python key equality (1 == 1.0 == True).
@@ -91,6 +96,9 @@ class Value {
   static Value undefined(std::string hint);
   static Value list(std::vector<Value> items);
   static Value tuple(std::vector<Value> items);
+  // A one-pass iterator as Jinja2's generator filters return; `display` is how it prints.
+  static Value iterator(std::vector<Value> items, std::string display = "<generator object>");
+  static Value range(std::vector<Value> items, std::string display);
   static Value dict(DictData data);
 
   Kind kind() const { return Kind(v_.index()); }
@@ -101,7 +109,7 @@ class Value {
   bool is_float() const { return kind() == Kind::Float; }
   bool is_number() const { return is_int() || is_float() || is_bool(); }  // Python: bool is an int
   bool is_string() const { return kind() == Kind::String; }
-  bool is_list() const { return kind() == Kind::List; }  // lists and tuples
+  bool is_list() const { return kind() == Kind::List; }  // any Sequence
   bool is_dict() const { return kind() == Kind::Dict; }
   bool is_object() const { return kind() == Kind::Object; }
   bool is_callable() const { return kind() == Kind::Callable || (is_object() && object().call); }
@@ -112,7 +120,11 @@ class Value {
   const std::string& string() const { return *std::get<std::shared_ptr<const std::string>>(v_); }
   const ListData& list_data() const { return *std::get<std::shared_ptr<const ListData>>(v_); }
   const std::vector<Value>& items() const { return list_data().items; }
-  bool is_tuple() const { return is_list() && list_data().is_tuple; }
+  Sequence sequence() const { return list_data().sequence; }
+  bool is_tuple() const { return is_list() && sequence() == Sequence::Tuple; }
+  bool is_iterator() const { return is_list() && sequence() == Sequence::Iterator; }
+  // A list or tuple proper (indexable, sized, printable as its items).
+  bool is_plain_sequence() const { return is_list() && (sequence() == Sequence::List || sequence() == Sequence::Tuple); }
   const DictData& dict_data() const { return *std::get<std::shared_ptr<const DictData>>(v_); }
   Object& object() const { return *std::get<std::shared_ptr<Object>>(v_); }
   const std::shared_ptr<Object>& object_ptr() const { return std::get<std::shared_ptr<Object>>(v_); }
