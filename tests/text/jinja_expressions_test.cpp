@@ -92,6 +92,9 @@ TEST(JinjaExpressions, DictAndListMethods) {
   EXPECT_EQ(render("{{ {'a': 1}.get('a') }} {{ {'a': 1}.get('b') }} {{ {'a': 1}.get('b', 2) }} {{ {'a': 1}.keys()|list }} "
                    "{{ {'a': 1}.values()|list }} {{ {'a': 1}.items()|list }} {{ [1, 2, 1].count(1) }} {{ [1, 2].index(2) }}"),
             "1 None 2 ['a'] [1] [('a', 1)] 2 1");
+  EXPECT_EQ(render("{{ {'a': 1}.items() }}|{{ {}.keys() }}|{{ {'a': [1]}.values() }}|{% if {}.items() %}x{% endif %}|"
+                   "{{ {'a': 1}.items()|length }}|{{ {'a': 1}.items()[0] is defined }}|{{ {}[] is defined }}"),
+            "dict_items([('a', 1)])|dict_keys([])|dict_values([[1]])||1|False|False");
   // Hugging Face renders in Jinja2's immutable sandbox: values cannot be modified.
   EXPECT_EQ(render_error("{% set x = [1] %}\n{{ x.append(2) }}"),
             "t line 2: access to attribute 'append' of 'list' object is unsafe (templates cannot modify values)");

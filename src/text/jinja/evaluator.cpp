@@ -295,7 +295,7 @@ Value Interpreter::eval_subscript(const Expr& e, const ScopePtr& scope) {
     for (size_t i : py::slice_indices(int64_t(cps.size()), start, stop, step)) picked.push_back(cps[i]);
     return Value(py::encode(picked));
   }
-  if (object.is_list() && !object.is_iterator()) {
+  if (object.is_indexable()) {
     std::vector<Value> picked;
     const auto& items = object.items();
     for (size_t i : py::slice_indices(int64_t(items.size()), start, stop, step)) picked.push_back(items[i]);

@@ -176,7 +176,7 @@ Value call_dict_method(const Value& self, const std::string& m, const CallArgs& 
     else if (m == "values") out.push_back(value);
     else out.push_back(Value::tuple({key, value}));
   }
-  return Value::list(std::move(out));
+  return Value::view(std::move(out), "dict_" + m);
 }
 
 Value call_list_method(const Value& self, const std::string& m, const CallArgs& args) {
@@ -282,7 +282,7 @@ Value get_attribute(const Value& object, const std::string& name) {
       return v ? *v : missing_attribute(object, name);
     }
     case Kind::List:
-      if (object.is_iterator()) return missing_attribute(object, name);
+      if (!object.is_indexable()) return missing_attribute(object, name);
       if (kListMethods.count(name)) return bound(object, name);
       if (kUnsafeListMethods.count(name)) return unsafe(object, name);
       return missing_attribute(object, name);
@@ -297,7 +297,7 @@ Value get_attribute(const Value& object, const std::string& name) {
 
 Value get_item(const Value& object, const Value& key) {
   const bool int_key = key.is_int() || key.is_bool();
-  const bool indexable = (object.is_list() && !object.is_iterator()) || object.is_string();
+  const bool indexable = object.is_indexable() || object.is_string();
   if (indexable && int_key) {
     const int64_t n = object.is_list() ? int64_t(object.items().size()) : int64_t(py::length(object.string()));
     int64_t i = key.as_int();

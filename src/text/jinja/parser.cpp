@@ -655,8 +655,7 @@ class Parser {
       keys.push_back(parse_subscribed());
     }
     advance();
-    if (keys.empty()) error(line, "expected a subscript inside '[]'");
-    ExprPtr key;
+    ExprPtr key;  // x[] subscripts with an empty tuple, as in Jinja2
     if (keys.size() == 1) {
       key = std::move(keys[0]);
     } else {

@@ -98,6 +98,15 @@ void repr_at(const Value& v, std::string& out, Walk& walk, int depth) {
     case Kind::Undefined: out += "Undefined"; return;
     case Kind::String: out += string_repr(v.string()); return;
     case Kind::List: {
+      if (v.sequence() == Sequence::View) {  // dict_items([('a', 1)])
+        out += v.list_data().display + "([";
+        for (size_t i = 0; i < v.items().size(); ++i) {
+          if (i) out += ", ";
+          repr_at(v.items()[i], out, walk, depth + 1);
+        }
+        out += "])";
+        return;
+      }
       if (!v.is_plain_sequence()) {
         out += v.list_data().display;
         return;
@@ -185,6 +194,10 @@ Value Value::iterator(std::vector<Value> items, std::string display) {
   return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Iterator, std::move(display)}));
 }
 
+Value Value::view(std::vector<Value> items, std::string type_name) {
+  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::View, std::move(type_name)}));
+}
+
 Value Value::range(std::vector<Value> items, std::string display) {
   return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Range, std::move(display)}));
 }
@@ -228,6 +241,7 @@ std::string type_name(const Value& v) {
         case Sequence::Tuple: return "tuple";
         case Sequence::Iterator: return "generator";
         case Sequence::Range: return "range";
+        case Sequence::View: return v.list_data().display;
         default: return "list";
       }
     case Kind::Dict: return "dict";

@@ -26,13 +26,14 @@ class Problem : public std::runtime_error {
 [[noreturn]] void problem(const std::string& message);
 
 // Python's sequence types that templates meet: lists, tuples, the iterators filters such as map
-// and select return (always true, no len(), printed as an object), and range().
-enum class Sequence { List, Tuple, Iterator, Range };
+// and select return (always true, no len(), printed as an object), range(), and the views of
+// dict.items() / keys() / values() (sized, not indexable, printed as "dict_items([...])").
+enum class Sequence { List, Tuple, Iterator, Range, View };
 
 struct ListData {
   std::vector<Value> items;
   Sequence sequence = Sequence::List;
-  std::string display;  // how str() shows an Iterator or Range ("range(0, 3)")
+  std::string display;  // how str() shows an Iterator or Range ("range(0, 3)"); a View's type name
 };
 
 // Insertion-ordered mapping with Python key equality (1 == 1.0 == True).
@@ -99,6 +100,7 @@ class Value {
   // A one-pass iterator as Jinja2's generator filters return; `display` is how it prints.
   static Value iterator(std::vector<Value> items, std::string display = "<generator object>");
   static Value range(std::vector<Value> items, std::string display);
+  static Value view(std::vector<Value> items, std::string type_name);
   static Value dict(DictData data);
 
   Kind kind() const { return Kind(v_.index()); }
@@ -123,6 +125,8 @@ class Value {
   Sequence sequence() const { return list_data().sequence; }
   bool is_tuple() const { return is_list() && sequence() == Sequence::Tuple; }
   bool is_iterator() const { return is_list() && sequence() == Sequence::Iterator; }
+  // Supports [i]: lists, tuples and ranges.
+  bool is_indexable() const { return is_plain_sequence() || (is_list() && sequence() == Sequence::Range); }
   // A list or tuple proper (indexable, sized, printable as its items).
   bool is_plain_sequence() const { return is_list() && (sequence() == Sequence::List || sequence() == Sequence::Tuple); }
   const DictData& dict_data() const { return *std::get<std::shared_ptr<const DictData>>(v_); }
