@@ -225,10 +225,13 @@ const TokenBits& GrammarConstraint::allowed() {
 
 void GrammarConstraint::mask_logits(float* logits, int64_t n) {
   const TokenBits& bits = allowed();
-  const int64_t known = std::min<int64_t>(n, int64_t(bits.size()) * 64);
-  for (int64_t i = 0; i < known; ++i)
-    if (!((bits[size_t(i) >> 6] >> (i & 63)) & 1)) logits[i] = -std::numeric_limits<float>::infinity();
-  for (int64_t i = known; i < n; ++i) logits[i] = -std::numeric_limits<float>::infinity();
+  constexpr float kNever = -std::numeric_limits<float>::infinity();
+  for (int64_t word = 0; word * 64 < n; ++word) {
+    const uint64_t w = size_t(word) < bits.size() ? bits[size_t(word)] : 0;
+    if (w == ~uint64_t(0)) continue;
+    for (int64_t i = word * 64, end = std::min(n, i + 64); i < end; ++i)
+      if (!((w >> (i & 63)) & 1)) logits[i] = kNever;
+  }
 }
 
 void GrammarConstraint::accept(int32_t token) {

@@ -130,6 +130,7 @@ class GrammarConstraint : public TokenConstraint {
   // The bytes of the accepted tokens: the text the grammar matched. Reply with this rather than a
   // re-decoding, which may post-process spaces.
   const std::string& text() const { return text_; }
+  const GrammarMatcher& matcher() const { return matcher_; }
 
  private:
   int32_t vocab_bits() const;

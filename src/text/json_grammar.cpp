@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "core/error.h"
 
@@ -168,14 +169,20 @@ class JsonGrammarBuilder {
       for (const json& v : *n.enum_values) g_->add_alternative(r, g_->literal(v.dump()));
       return r;
     }
+    // Scalars go through rules shared by every node with the same constraints, so the token
+    // masks cached per grammar position serve them all.
     const uint8_t t = n.generate_types;
-    if (t & kJsonNull) g_->add_alternative(r, g_->literal("null"));
-    if (t & kJsonBoolean) {
-      g_->add_alternative(r, g_->literal("true"));
-      g_->add_alternative(r, g_->literal("false"));
-    }
-    if (t & (kJsonNumber | kJsonInteger)) add_number(r, n, !(t & kJsonNumber));
-    if (t & kJsonString) add_string(r, n);
+    auto add_shared = [&](std::optional<uint32_t> scalar) {
+      if (scalar) g_->add_alternative(r, {g_->rule(*scalar)});
+    };
+    if (t & kJsonNull) add_shared(shared("null", [&](uint32_t s) { g_->add_alternative(s, lit("null")); }));
+    if (t & kJsonBoolean)
+      add_shared(shared("boolean", [&](uint32_t s) {
+        g_->add_alternative(s, lit("true"));
+        g_->add_alternative(s, lit("false"));
+      }));
+    if (t & (kJsonNumber | kJsonInteger)) add_shared(number_rule(n, !(t & kJsonNumber)));
+    if (t & kJsonString) add_shared(string_rule(n));
     if ((t & kJsonArray) && depth < opt_.max_depth) add_array(r, n, depth);
     if ((t & kJsonObject) && depth < opt_.max_depth) add_object(r, n, depth);
     return r;
@@ -206,6 +213,16 @@ class JsonGrammarBuilder {
     return out;
   }
 
+  // The rule named `key`, made by `fill` the first time.
+  template <class Fill>
+  uint32_t shared(const std::string& key, const Fill& fill) {
+    if (auto it = shared_.find(key); it != shared_.end()) return it->second;
+    const uint32_t r = g_->add_rule(key);
+    shared_.emplace(key, r);
+    fill(r);
+    return r;
+  }
+
   // Integers lo..hi, each followed by `tail`; `negative_zero` adds "-0" (for "-0.5").
   void add_integers(uint32_t r, int64_t lo, int64_t hi, const Seq& tail, bool negative_zero) {
     if (hi >= 0)
@@ -215,12 +232,13 @@ class JsonGrammarBuilder {
         g_->add_alternative(r, lit("-") + digits(d) + tail);
   }
 
-  void add_number(uint32_t r, const SchemaNode& n, bool integer) {
+  // Numbers within the node's bounds; none when no number fits them.
+  std::optional<uint32_t> number_rule(const SchemaNode& n, bool integer) {
     const bool bounded = n.minimum || n.maximum || n.exclusive_minimum || n.exclusive_maximum;
-    if (!bounded) {
-      g_->add_alternative(r, {g_->lexeme(integer ? integer_dfa_ : number_dfa_, 1, opt_.max_number_chars)});
-      return;
-    }
+    if (!bounded)
+      return shared(integer ? "integer" : "number", [&](uint32_t r) {
+        g_->add_alternative(r, {g_->lexeme(integer ? integer_dfa_ : number_dfa_, 1, opt_.max_number_chars)});
+      });
     // The integer part inside the bounds; a fraction only after integers k where all of k.xxx
     // stays inside them too.
     double lo = -double(kBoundLimit), hi = double(kBoundLimit);
@@ -230,20 +248,24 @@ class JsonGrammarBuilder {
     if (n.exclusive_maximum) hi = std::min(hi, std::ceil(*n.exclusive_maximum) - 1);
     const int64_t lo_int = int64_t(std::max(lo, -double(kBoundLimit)));
     const int64_t hi_int = int64_t(std::min(hi, double(kBoundLimit)));
-    if (lo_int > hi_int) return;
-    add_integers(r, lo_int, hi_int, {}, false);
-    if (integer) return;
-    ByteSet digit;
-    digit.add_range('0', '9');
-    const Seq fraction = lit(".") + Seq{g_->bytes(digit, 1, kFractionDigits)};
-    if (hi_int - 1 >= std::max<int64_t>(lo_int, 0))
-      add_integers(r, std::max<int64_t>(lo_int, 0), hi_int - 1, fraction, false);
-    // -m.xxx for m in max(0, -hi)..(-lo - 1)
-    const int64_t m_lo = std::max<int64_t>(0, -hi_int), m_hi = -lo_int - 1;
-    if (m_lo <= m_hi) add_integers(r, -m_hi, -m_lo, fraction, m_lo == 0);
+    if (lo_int > hi_int) return std::nullopt;
+    const std::string key = std::string(integer ? "integer " : "number ") + std::to_string(lo_int) + ".." + std::to_string(hi_int);
+    return shared(key, [&](uint32_t r) {
+      add_integers(r, lo_int, hi_int, {}, false);
+      if (integer) return;
+      ByteSet digit;
+      digit.add_range('0', '9');
+      const Seq fraction = lit(".") + Seq{g_->bytes(digit, 1, kFractionDigits)};
+      if (hi_int - 1 >= std::max<int64_t>(lo_int, 0))
+        add_integers(r, std::max<int64_t>(lo_int, 0), hi_int - 1, fraction, false);
+      // -m.xxx for m in max(0, -hi)..(-lo - 1)
+      const int64_t m_lo = std::max<int64_t>(0, -hi_int), m_hi = -lo_int - 1;
+      if (m_lo <= m_hi) add_integers(r, -m_hi, -m_lo, fraction, m_lo == 0);
+    });
   }
 
-  void add_string(uint32_t r, const SchemaNode& n) {
+  // A string of the node's length, pattern or format; none when no string can be written.
+  std::optional<uint32_t> string_rule(const SchemaNode& n) {
     if (n.pattern) {
       auto [it, fresh] = pattern_dfas_.try_emplace(n.pattern.get(), 0);
       if (fresh) {
@@ -254,14 +276,23 @@ class JsonGrammarBuilder {
         unwritable.add('\\');
         dfa.remove_bytes(unwritable);
         dfa.finish();
-        it->second = g_->add_dfa(std::move(dfa));
+        if (dfa.units_to_accept(0) > opt_.max_string_chars) it->second = kUnbounded;
+        else it->second = g_->add_dfa(std::move(dfa));
       }
-      g_->add_alternative(r, lit("\"") + Seq{g_->lexeme(it->second, 0, opt_.max_string_chars)} + lit("\""));
-      return;
+      if (it->second == kUnbounded) return std::nullopt;
+      return shared("pattern " + n.pattern_source, [&](uint32_t r) {
+        g_->add_alternative(r, lit("\"") + Seq{g_->lexeme(it->second, 0, opt_.max_string_chars)} + lit("\""));
+      });
     }
     const uint64_t max = std::min<uint64_t>(n.max_length, std::max<uint64_t>(n.min_length, opt_.max_string_chars));
     const uint32_t min = uint32_t(std::min<uint64_t>(n.min_length, kUnbounded - 1));
-    g_->add_alternative(r, lit("\"") + Seq{g_->lexeme(string_dfa_, min, uint32_t(std::min<uint64_t>(max, kUnbounded - 1)))} + lit("\""));
+    return string_rule(min, uint32_t(std::min<uint64_t>(max, kUnbounded - 1)));
+  }
+
+  uint32_t string_rule(uint32_t min_chars, uint32_t max_chars) {
+    return shared("string " + std::to_string(min_chars) + ".." + std::to_string(max_chars), [&](uint32_t r) {
+      g_->add_alternative(r, lit("\"") + Seq{g_->lexeme(string_dfa_, min_chars, max_chars)} + lit("\""));
+    });
   }
 
   // `first` (ws "," ws item)* between the brackets: the repeated part as a rule.
@@ -288,8 +319,8 @@ class JsonGrammarBuilder {
       g_->add_alternative(r, lit("{") + Seq{ws()} + lit("}"));
       if (!n.additional_schema) return;
       const uint32_t member = g_->add_rule(n.path + " (member)");
-      g_->add_alternative(member, lit("\"") + Seq{g_->lexeme(string_dfa_, 0, opt_.max_string_chars)} + lit("\"") +
-                                      Seq{ws()} + lit(":") + Seq{ws(), g_->rule(value(*n.additional_schema, depth + 1))});
+      g_->add_alternative(member, Seq{g_->rule(string_rule(0, opt_.max_string_chars)), ws()} + lit(":") +
+                                      Seq{ws(), g_->rule(value(*n.additional_schema, depth + 1))});
       const uint32_t more = separated(n.path + " (more members)", {g_->rule(member)});
       g_->add_alternative(r, lit("{") + Seq{ws(), g_->rule(member), g_->rule(more, 0, kUnbounded), ws()} + lit("}"));
       return;
@@ -319,7 +350,8 @@ class JsonGrammarBuilder {
   JsonGrammarOptions opt_;
   std::shared_ptr<Grammar> g_;
   uint32_t ws_rule_ = 0, string_dfa_ = 0, number_dfa_ = 0, integer_dfa_ = 0;
-  std::map<const RegexDfa*, uint32_t> pattern_dfas_;
+  std::map<const RegexDfa*, uint32_t> pattern_dfas_;  // kUnbounded: no string fits the pattern
+  std::map<std::string, uint32_t> shared_;
   std::map<std::pair<const SchemaNode*, uint32_t>, uint32_t> rules_;
 };
 
