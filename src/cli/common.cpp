@@ -53,4 +53,12 @@ std::string format_bytes(double bytes) {
   return buf;
 }
 
+DType parse_cache_type(const std::string& s) {
+  if (s == "f16") return DType::F16;
+  if (s == "bf16") return DType::BF16;
+  if (s == "f32") return DType::F32;
+  if (s == "q8_0") return DType::Q8_0;
+  fail("--cache-type", "expected f16, bf16, q8_0 or f32, got '" + s + "'");
+}
+
 }  // namespace edgerun::cli

@@ -2,10 +2,15 @@
 #pragma once
 #include <string>
 
+#include "core/dtype.h"
 #include "runtime/model_loader.h"
 
 namespace CLI {
 class App;
+}
+
+namespace edgerun {
+struct ModelChatTemplate;
 }
 
 namespace edgerun::cli {
@@ -18,6 +23,9 @@ LoadedModel open_model(const std::string& path, const LoadOptions& options);
 
 // Parses "1,2,3" (spaces allowed) into ids; throws Error naming `option` on bad input.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);
+
+// "f16" | "bf16" | "q8_0" | "f32" for --cache-type; Error otherwise.
+DType parse_cache_type(const std::string& s);
 
 // Human-readable byte count ("1.23 GiB").
 std::string format_bytes(double bytes);
@@ -56,5 +64,31 @@ struct TemplateArgs {
 };
 CLI::App* add_template_command(CLI::App& app, TemplateArgs& args);
 int run_template(const TemplateArgs& args);
+
+// The chat template of the model opened from `model_path` ("" = the built-in one); Error when
+// it has none.
+ModelChatTemplate model_chat_template(const std::string& model_path, const LoadedModel& model);
+
+// `edgerun serve -m MODEL [--host H] [--port P] [--parallel N] [--ctx N]` (src/cli/serve.cpp):
+// the OpenAI-compatible HTTP server.
+struct ServeArgs {
+  std::string model, host = "127.0.0.1", cache_type = "f16";
+  int port = 8080, parallel = 1, threads = 0;
+  int64_t ctx = 0;
+};
+CLI::App* add_serve_command(CLI::App& app, ServeArgs& args);
+int run_serve(const ServeArgs& args);
+
+// `edgerun chat -m MODEL [--system TEXT] [--think|--no-think]` (src/cli/chat.cpp): a terminal
+// conversation; lines on stdin are user turns.
+struct ChatArgs {
+  std::string model, system, cache_type = "f16";
+  bool think = false, no_think = false;
+  float temp = -1;
+  int64_t seed = -1, n_predict = -1, ctx = 0;
+  int threads = 0;
+};
+CLI::App* add_chat_command(CLI::App& app, ChatArgs& args);
+int run_chat(const ChatArgs& args);
 
 }  // namespace edgerun::cli

@@ -23,14 +23,6 @@ struct ModelArgs {
   std::string cache_type = "f16";
 };
 
-DType parse_cache_type(const std::string& s) {
-  if (s == "f16") return DType::F16;
-  if (s == "bf16") return DType::BF16;
-  if (s == "f32") return DType::F32;
-  if (s == "q8_0") return DType::Q8_0;
-  fail("--cache-type", "expected f16, bf16, q8_0 or f32, got '" + s + "'");
-}
-
 struct RunArgs {
   std::string prompt;
   int64_t n_predict = 256;
@@ -238,7 +230,14 @@ int main_impl(int argc, char** argv) {
   TemplateArgs targs;
   auto* chat_template = add_template_command(app, targs);
 
+  ServeArgs serve_args;
+  auto* serve = add_serve_command(app, serve_args);
+  ChatArgs chat_args;
+  auto* chat = add_chat_command(app, chat_args);
+
   CLI11_PARSE(app, argc, argv);
+  if (*serve) return run_serve(serve_args);
+  if (*chat) return run_chat(chat_args);
   if (*chat_template) return run_template(targs);
   if (*bench) return run_bench(bargs);
   if (*ppl) return run_perplexity(pargs);

@@ -1,0 +1,62 @@
+// Turning generated text into the parts of an OpenAI reply, incrementally (for streaming) and
+// all at once: stop sequences cut the text; <think>…</think> becomes reasoning_content;
+// <tool_call>{json}</tool_call> blocks become tool_calls. Shared by `edgerun serve` and
+// `edgerun chat`.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace edgerun::server {
+
+// Cuts a stream of text at the first stop string. Text that might be the beginning of a stop
+// string is held back until it is known not to be one.
+class StopMatcher {
+ public:
+  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {}
+  // The text that is safe to emit now. After a stop string was seen, returns "" forever.
+  std::string push(const std::string& text);
+  std::string finish();  // the held-back rest (no stop string came)
+  bool stopped() const { return stopped_; }
+
+ private:
+  std::vector<std::string> stops_;
+  std::string pending_;
+  bool stopped_ = false;
+};
+
+// Splits text into reasoning (inside <think>…</think> at the start) and answer content.
+struct TextDelta {
+  std::string reasoning, content;
+  bool empty() const { return reasoning.empty() && content.empty(); }
+};
+
+class ReasoningSplitter {
+ public:
+  TextDelta push(const std::string& text);
+  TextDelta finish();
+
+ private:
+  enum class Phase { kStart, kThinking, kAfterThink, kContent };
+  TextDelta drain(bool final);
+  Phase phase_ = Phase::kStart;
+  std::string pending_;
+};
+
+struct ToolCall {
+  std::string id, name, arguments;  // arguments: a JSON text, as OpenAI sends it
+};
+
+// Finds <tool_call>{"name":..., "arguments":{...}}</tool_call> blocks. Returns the text outside
+// them in `content` and the calls; blocks that are not valid calls stay in the content.
+struct ParsedContent {
+  std::string content;
+  std::vector<ToolCall> tool_calls;
+};
+ParsedContent parse_tool_calls(const std::string& text, const std::string& id_prefix);
+
+// A tool call from the JSON object {"name": ..., "arguments": ...} (arguments an object or a
+// JSON string). False when the object is not of that shape.
+bool tool_call_from_json(const nlohmann::json& call, ToolCall& out);
+
+}  // namespace edgerun::server

@@ -1,0 +1,205 @@
+#include "server/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace edgerun::server {
+
+namespace {
+// Prompt tokens computed per turn of a slot: large enough for fast prefill, small enough that
+// other slots' streams keep moving while a long prompt is read.
+constexpr int64_t kPrefillChunk = 128;
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+}  // namespace
+
+bool JobStream::take(std::vector<int32_t>& out, int wait_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ready_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return done_ || !tokens_.empty(); });
+  out.insert(out.end(), tokens_.begin(), tokens_.end());
+  tokens_.clear();
+  return !(done_ && out.empty());
+}
+
+std::string JobStream::finish_reason() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reason_;
+}
+
+std::string JobStream::error() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return error_;
+}
+
+void JobStream::push(int32_t token) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  tokens_.push_back(token);
+  ready_.notify_all();
+}
+
+void JobStream::finish(const std::string& reason, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  done_ = true;
+  reason_ = reason;
+  error_ = error;
+  ready_.notify_all();
+}
+
+struct Scheduler::Slot {
+  LlamaState state;
+  std::vector<int32_t> cached;  // the ids in the cache: cached.size() == state.n_past
+  uint64_t last_used = 0;
+  // The job being served (stream null when the slot is free).
+  std::shared_ptr<JobStream> stream;
+  GenerationJob job;
+  std::optional<Sampler> sampler;
+  std::unique_ptr<GrammarConstraint> constraint;
+  std::vector<int32_t> history;  // prompt + generated, for the repetition penalty
+  std::vector<float> logits;
+  int64_t generated = 0;
+};
+
+Scheduler::Scheduler(const LlamaModel& model, ThreadPool& pool, SchedulerOptions options, Metrics& metrics)
+    : model_(model), pool_(pool), options_(std::move(options)), metrics_(metrics) {
+  for (int i = 0; i < options_.slots; ++i) {
+    auto slot = std::make_unique<Slot>();
+    slot->state = model_.new_state(options_.context, options_.kv_type);
+    slot->logits.resize(size_t(model_.config().vocab_size));
+    slots_.push_back(std::move(slot));
+  }
+  worker_ = std::thread([this] { run(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  worker_.join();
+  for (auto& [job, stream] : queue_) stream->finish("error", "the server is shutting down");
+}
+
+std::shared_ptr<JobStream> Scheduler::submit(GenerationJob job) {
+  auto stream = std::make_shared<JobStream>();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.emplace_back(std::move(job), stream);
+    metrics_.set_queue_depth(int64_t(queue_.size()));
+  }
+  wake_.notify_all();
+  return stream;
+}
+
+void Scheduler::admit(std::unique_lock<std::mutex>&) {
+  while (!queue_.empty()) {
+    auto& [job, stream] = queue_.front();
+    if (stream->cancelled()) {  // the client left while waiting
+      stream->finish("cancelled");
+      queue_.pop_front();
+      continue;
+    }
+    Slot* best = nullptr;
+    size_t best_prefix = 0;
+    for (auto& s : slots_) {
+      if (s->stream) continue;
+      const size_t prefix = common_prefix(s->cached, job.prompt);
+      if (!best || prefix > best_prefix || (prefix == best_prefix && s->last_used < best->last_used)) {
+        best = s.get();
+        best_prefix = prefix;
+      }
+    }
+    if (!best) break;
+    // Keep at least the last prompt token to compute: its logits choose the first new token.
+    const size_t reuse = std::min(best_prefix, job.prompt.size() - 1);
+    best->cached.resize(reuse);
+    best->state.n_past = int64_t(reuse);
+    best->job = std::move(job);
+    best->stream = std::move(stream);
+    best->stream->set_cached_prompt_tokens(int64_t(reuse));
+    best->sampler.emplace(best->job.sampling);
+    best->constraint = best->job.grammar
+                           ? std::make_unique<GrammarConstraint>(best->job.grammar, options_.eos_ids)
+                           : nullptr;
+    best->history = best->job.prompt;
+    best->generated = 0;
+    best->last_used = ++clock_;
+    queue_.pop_front();
+  }
+  metrics_.set_queue_depth(int64_t(queue_.size()));
+  metrics_.set_busy_slots(std::count_if(slots_.begin(), slots_.end(), [](auto& s) { return bool(s->stream); }));
+}
+
+void Scheduler::run() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      admit(lock);
+      const auto busy = [&] { return std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return bool(s->stream); }); };
+      wake_.wait(lock, [&] { return stopping_ || busy() || !queue_.empty(); });
+      if (stopping_) break;
+      admit(lock);
+    }
+    for (auto& s : slots_)
+      if (s->stream) step(*s);
+  }
+  for (auto& s : slots_)
+    if (s->stream) end_job(*s, "error", "the server is shutting down");
+}
+
+void Scheduler::step(Slot& slot) {
+  try {
+    if (slot.stream->cancelled()) end_job(slot, "cancelled");
+    else if (slot.state.n_past < int64_t(slot.job.prompt.size())) prefill(slot);
+    else decode(slot);
+  } catch (const std::exception& e) {
+    // The cache may hold a half-written sequence: forget it rather than reuse it.
+    slot.cached.clear();
+    slot.state.n_past = 0;
+    end_job(slot, "error", e.what());
+  }
+}
+
+void Scheduler::prefill(Slot& slot) {
+  const std::vector<int32_t>& prompt = slot.job.prompt;
+  const int64_t start = slot.state.n_past;
+  const int64_t n = std::min<int64_t>(kPrefillChunk, int64_t(prompt.size()) - start);
+  model_.forward(prompt.data() + start, n, slot.state, pool_, slot.logits.data(), false);
+  slot.cached.insert(slot.cached.end(), prompt.begin() + start, prompt.begin() + start + n);
+}
+
+void Scheduler::decode(Slot& slot) {
+  const int64_t vocab = int64_t(slot.logits.size());
+  if (slot.constraint) {
+    if (slot.constraint->finished()) return end_job(slot, "stop");
+    slot.constraint->mask_logits(slot.logits.data(), vocab);
+  }
+  const int32_t id = slot.sampler->sample(slot.logits.data(), vocab, slot.history);
+  if (std::find(options_.eos_ids.begin(), options_.eos_ids.end(), id) != options_.eos_ids.end())
+    return end_job(slot, "stop");
+  if (slot.constraint) slot.constraint->accept(id);
+  slot.stream->push(id);
+  slot.history.push_back(id);
+  ++slot.generated;
+  if (slot.constraint && slot.constraint->finished()) return end_job(slot, "stop");
+  if (slot.generated >= slot.job.max_tokens || slot.state.n_past >= slot.state.context)
+    return end_job(slot, "length");
+  model_.forward(&id, 1, slot.state, pool_, slot.logits.data(), false);
+  slot.cached.push_back(id);
+}
+
+void Scheduler::end_job(Slot& slot, const std::string& reason, const std::string& error) {
+  metrics_.add_tokens(int64_t(slot.job.prompt.size()), slot.stream->cached_prompt_tokens(), slot.generated);
+  slot.stream->finish(reason, error);
+  slot.stream.reset();
+  slot.constraint.reset();
+  slot.last_used = ++clock_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  metrics_.set_busy_slots(std::count_if(slots_.begin(), slots_.end(), [](auto& s) { return bool(s->stream); }));
+}
+
+}  // namespace edgerun::server

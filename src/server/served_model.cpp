@@ -1,0 +1,164 @@
+#include "server/served_model.h"
+
+#include <random>
+
+#include "core/error.h"
+#include "text/json_grammar.h"
+#include "text/json_schema.h"
+
+namespace edgerun::server {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// Assistant turns that called tools, for templates that only read "content" (SmolLM3): the calls
+// are written back in the model's own <tool_call> format so it sees what it produced.
+ojson fold_tool_calls(const ojson& messages) {
+  ojson out = messages;
+  for (ojson& m : out) {
+    if (m["role"] != "assistant" || !m.contains("tool_calls") || !m["tool_calls"].is_array()) continue;
+    std::string content = m["content"].is_string() ? m["content"].get<std::string>() : "";
+    for (const ojson& call : m["tool_calls"]) {
+      const ojson& fn = call["function"];
+      ojson args = fn.value("arguments", ojson("{}"));
+      if (args.is_string()) args = ojson::parse(args.get<std::string>(), nullptr, false);
+      if (args.is_discarded()) args = fn["arguments"];
+      content += "<tool_call>\n" + ojson{{"name", fn["name"]}, {"arguments", args}}.dump() + "\n</tool_call>";
+    }
+    m["content"] = content;
+  }
+  return out;
+}
+
+std::shared_ptr<const TokenGrammar> compile_grammar(const ojson& schema, const std::string& where,
+                                                    const std::shared_ptr<const VocabTrie>& vocab) {
+  try {
+    const JsonSchema compiled = JsonSchema::compile(schema, where);
+    return std::make_shared<TokenGrammar>(json_schema_grammar(compiled), vocab);
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("invalid JSON schema: ") + e.what(), where);
+  }
+}
+
+}  // namespace
+
+ServedModel::ServedModel(const LoadedModel& model, std::string name, std::optional<ModelChatTemplate> chat_template)
+    : model_(model), name_(std::move(name)), template_source_(std::move(chat_template)) {
+  if (template_source_)
+    template_ = std::make_unique<ChatTemplate>(template_source_->source, "chat template (" + template_source_->origin + ")");
+  vocab_ = std::make_shared<VocabTrie>(*model_.tokenizer);
+}
+
+std::string ServedModel::render_chat(const ChatRequest& r) const {
+  if (!template_) throw ApiError(400, "the model " + name_ + " has no chat template; use /v1/completions", "messages");
+  ChatTemplateInput input;
+  const bool template_reads_calls = template_source_->source.find("tool_calls") != std::string::npos;
+  input.messages = template_reads_calls ? r.messages : fold_tool_calls(r.messages);
+  if (r.tool_choice != "none") input.tools = r.tools;
+  input.add_generation_prompt = true;
+  input.extra = r.template_kwargs;
+  input.special_tokens = template_source_->special_tokens;
+  try {
+    return template_->render(input);
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("the chat template rejected the conversation: ") + e.what(), "messages");
+  }
+}
+
+void ServedModel::set_limits(GenerationJob& job, const GenerationParams& p, int64_t context) const {
+  const int64_t n = int64_t(job.prompt.size());
+  if (n == 0) throw ApiError(400, "the prompt is empty", "prompt");
+  if (n >= context)
+    throw ApiError(400, "the prompt has " + std::to_string(n) + " tokens; the context holds " +
+                            std::to_string(context) + " (room for at least one new token is needed)",
+                   "messages", "invalid_request_error", "context_length_exceeded");
+  job.max_tokens = std::min(p.max_tokens.value_or(context - n), context - n);
+  SamplerParams s = model_.generation_defaults.value_or(SamplerParams{});
+  if (p.temperature) s.temperature = *p.temperature;
+  if (p.top_p) s.top_p = *p.top_p;
+  s.seed = p.seed ? *p.seed : std::random_device{}();
+  job.sampling = s;
+}
+
+PreparedJob ServedModel::prepare_chat(const ChatRequest& r, int64_t context) const {
+  PreparedJob out;
+  out.job.prompt = tokenizer().encode(render_chat(r), false);
+  set_limits(out.job, r.params, context);
+  out.stop = r.params.stop;
+  const bool tools = !r.tools.is_null() && r.tool_choice != "none";
+  out.forced_tool_call = tools && r.tool_choice != "auto";
+  if (out.forced_tool_call) {
+    out.job.grammar = compile_grammar(tool_call_schema(r), "tools", vocab_);
+  } else if (r.format.kind == OutputFormat::kJsonSchema) {
+    out.job.grammar = compile_grammar(r.format.schema, "response_format.json_schema.schema", vocab_);
+  } else if (r.format.kind == OutputFormat::kJsonObject) {
+    out.job.grammar = std::make_shared<TokenGrammar>(json_object_grammar(), vocab_);
+  }
+  // Constrained output is exactly the JSON: no reasoning block or tool tags to look for.
+  out.split_reasoning = !out.job.grammar;
+  out.parse_tools = tools && !out.forced_tool_call;
+  return out;
+}
+
+PreparedJob ServedModel::prepare_completion(const CompletionRequest& r, int64_t context) const {
+  PreparedJob out;
+  out.job.prompt = tokenizer().encode(r.prompt, true);
+  set_limits(out.job, r.params, context);
+  out.stop = r.params.stop;
+  return out;
+}
+
+ReplyAssembler::ReplyAssembler(const Tokenizer& tokenizer, const PreparedJob& prepared)
+    : tok_(tokenizer), stop_(prepared.stop) {
+  // A few prompt tokens as context: tokenizers that treat a text's first token specially
+  // (SentencePiece's leading space) then decode the reply as it continues the prompt.
+  const std::vector<int32_t>& prompt = prepared.job.prompt;
+  ids_.assign(prompt.end() - std::min<size_t>(prompt.size(), 4), prompt.end());
+  decoded_ = tok_.decode(ids_, false).size();
+  if (prepared.split_reasoning) reasoning_.emplace();
+}
+
+TextDelta ReplyAssembler::split(const std::string& text) {
+  text_ += text;
+  if (!reasoning_) return TextDelta{"", text};
+  return reasoning_->push(text);
+}
+
+TextDelta ReplyAssembler::push(const std::vector<int32_t>& tokens) {
+  std::string fresh;
+  for (int32_t id : tokens) {
+    if (stop_.stopped()) break;
+    ++tokens_;
+    ids_.push_back(id);
+    // Whole-sequence decoding keeps multi-token characters and tokenizer spacing right; a
+    // trailing U+FFFD may be an incomplete character, so it waits for the next token.
+    const std::string all = tok_.decode(ids_, false);
+    size_t stable = all.size();
+    while (stable >= 3 && all.compare(stable - 3, 3, "\xEF\xBF\xBD") == 0) stable -= 3;
+    if (stable > decoded_) {
+      fresh += stop_.push(all.substr(decoded_, stable - decoded_));
+      decoded_ = stable;
+    }
+  }
+  return split(fresh);
+}
+
+TextDelta ReplyAssembler::finish() {
+  std::string rest;
+  if (!stop_.stopped()) {
+    const std::string all = tok_.decode(ids_, false);
+    if (all.size() > decoded_) rest = stop_.push(all.substr(decoded_));
+    decoded_ = all.size();
+    rest += stop_.finish();
+  }
+  TextDelta out = split(rest);
+  if (reasoning_) {
+    const TextDelta tail = reasoning_->finish();
+    out.reasoning += tail.reasoning;
+    out.content += tail.content;
+  }
+  return out;
+}
+
+}  // namespace edgerun::server
