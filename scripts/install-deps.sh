@@ -7,18 +7,27 @@ packages=(
   libpcre2-dev            # Unicode regex for tokenizer pre-splitting, as tokenizer.json specifies it
   libutf8proc-dev         # Unicode normalisation (NFC/NFKC) for tokenizers
   libcli11-dev            # command-line parsing
+  libcpp-httplib-dev      # HTTP server for `edgerun serve`
   libgtest-dev libgmock-dev  # tests
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all packages present"
-  exit 0
-fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The OpenAI client the server tests use (tests/server), pinned by package-lock.json.
+if command -v npm >/dev/null; then
+  (cd "$(dirname "$0")/../tests/server" && npm ci --no-audit --no-fund --prefer-offline >/dev/null) \
+    && echo "install-deps: tests/server/node_modules ready" \
+    || echo "install-deps: npm ci failed; the server_openai_client test will retry it" >&2
+else
+  echo "install-deps: npm not found; the server_openai_client test is skipped" >&2
+fi

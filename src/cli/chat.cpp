@@ -17,6 +17,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "runtime/generate.h"
+#include "server/scheduler.h"
 #include "server/served_model.h"
 #include "text/chat_template.h"
 
@@ -133,9 +134,7 @@ int run_chat(const ChatArgs& a) {
       continue;
     }
     // Reuse the cached start of the conversation; generate() computes the rest.
-    size_t common = 0;
-    while (common < cached.size() && common < size_t(n) && cached[common] == prepared.job.prompt[common]) ++common;
-    state.n_past = int64_t(common);
+    state.n_past = int64_t(server::common_prefix(cached, prepared.job.prompt));
     options.max_tokens = a.n_predict > 0 ? std::min(a.n_predict, context - n) : context - n;
 
     server::ReplyAssembler reply(tok, prepared);

@@ -40,6 +40,8 @@ int run_serve(const ServeArgs& a) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client that disconnects must not kill the server: failed writes report EPIPE instead.
+  signal(SIGPIPE, SIG_IGN);
 
   const DType kv_type = parse_cache_type(a.cache_type);
   const LoadedModel model = open_model(a.model, {});

@@ -9,13 +9,13 @@ namespace {
 // Prompt tokens computed per turn of a slot: large enough for fast prefill, small enough that
 // other slots' streams keep moving while a long prompt is read.
 constexpr int64_t kPrefillChunk = 128;
+}  // namespace
 
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
   size_t n = 0;
   while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
   return n;
 }
-}  // namespace
 
 bool JobStream::take(std::vector<int32_t>& out, int wait_ms) {
   std::unique_lock<std::mutex> lock(mutex_);

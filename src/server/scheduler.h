@@ -24,6 +24,9 @@
 
 namespace edgerun::server {
 
+// How many leading ids two sequences share: the part of a cached sequence a new prompt can reuse.
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
+
 struct GenerationJob {
   std::vector<int32_t> prompt;
   int64_t max_tokens = 256;

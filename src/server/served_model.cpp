@@ -41,6 +41,19 @@ std::shared_ptr<const TokenGrammar> compile_grammar(const ojson& schema, const s
   }
 }
 
+// Bytes of `s` up to the start of a trailing incomplete UTF-8 character.
+size_t complete_utf8_prefix(const std::string& s) {
+  size_t start = s.size();
+  for (size_t back = 1; back <= std::min<size_t>(4, s.size()); ++back) {
+    const unsigned char c = static_cast<unsigned char>(s[s.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
+    const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (need > back) start = s.size() - back;
+    break;
+  }
+  return start;
+}
+
 }  // namespace
 
 ServedModel::ServedModel(const LoadedModel& model, std::string name, std::optional<ModelChatTemplate> chat_template)
@@ -110,7 +123,7 @@ PreparedJob ServedModel::prepare_completion(const CompletionRequest& r, int64_t 
 }
 
 ReplyAssembler::ReplyAssembler(const Tokenizer& tokenizer, const PreparedJob& prepared)
-    : tok_(tokenizer), stop_(prepared.stop) {
+    : tok_(tokenizer), stop_(prepared.stop), raw_bytes_(bool(prepared.job.grammar)) {
   // A few prompt tokens as context: tokenizers that treat a text's first token specially
   // (SentencePiece's leading space) then decode the reply as it continues the prompt.
   const std::vector<int32_t>& prompt = prepared.job.prompt;
@@ -131,6 +144,14 @@ TextDelta ReplyAssembler::push(const std::vector<int32_t>& tokens) {
     if (stop_.stopped()) break;
     ++tokens_;
     ids_.push_back(id);
+    if (raw_bytes_) {
+      // Constrained output is exactly the bytes the grammar matched: no decoder clean-up.
+      raw_ += tok_.token_bytes(id);
+      const size_t complete = complete_utf8_prefix(raw_);
+      fresh += stop_.push(raw_.substr(0, complete));
+      raw_.erase(0, complete);
+      continue;
+    }
     // Whole-sequence decoding keeps multi-token characters and tokenizer spacing right; a
     // trailing U+FFFD may be an incomplete character, so it waits for the next token.
     const std::string all = tok_.decode(ids_, false);
@@ -146,7 +167,9 @@ TextDelta ReplyAssembler::push(const std::vector<int32_t>& tokens) {
 
 TextDelta ReplyAssembler::finish() {
   std::string rest;
-  if (!stop_.stopped()) {
+  if (!stop_.stopped() && raw_bytes_) {
+    rest = stop_.push(std::exchange(raw_, "")) + stop_.finish();
+  } else if (!stop_.stopped()) {
     const std::string all = tok_.decode(ids_, false);
     if (all.size() > decoded_) rest = stop_.push(all.substr(decoded_));
     decoded_ = all.size();

@@ -64,6 +64,8 @@ class ReplyAssembler {
   std::vector<int32_t> ids_;
   size_t decoded_ = 0;  // bytes of decode(ids_) already passed on
   StopMatcher stop_;
+  bool raw_bytes_;   // grammar-constrained: the text is the tokens' bytes
+  std::string raw_;  // bytes of an incomplete UTF-8 character
   std::optional<ReasoningSplitter> reasoning_;
   int64_t tokens_ = 0;
   std::string text_;

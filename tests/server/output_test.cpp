@@ -1,0 +1,121 @@
+// Reply assembly of the server: stop strings, <think> splitting, <tool_call> parsing, the JSON and
+// SSE framing of replies, and the metrics text.
+#include <gtest/gtest.h>
+
+#include "server/metrics.h"
+#include "server/output_parser.h"
+#include "server/response.h"
+
+namespace edgerun::server {
+namespace {
+
+// Feeds `pieces` one at a time and returns everything emitted.
+template <typename Stream>
+std::string feed(Stream& s, const std::vector<std::string>& pieces) {
+  std::string out;
+  for (const std::string& p : pieces) out += s.push(p);
+  return out + s.finish();
+}
+
+TEST(StopMatcher, CutsAtAStopStringSplitAcrossPieces) {
+  StopMatcher m({"END", "xyz"});
+  EXPECT_EQ(m.push("hello E"), "hello ");  // "E" may start END: held back
+  EXPECT_EQ(m.push("N"), "");
+  EXPECT_EQ(m.push("D and more"), "");
+  EXPECT_TRUE(m.stopped());
+  EXPECT_EQ(m.finish(), "");
+}
+
+TEST(StopMatcher, ReleasesAFalseStart) {
+  StopMatcher m({"END"});
+  EXPECT_EQ(feed(m, {"a E", "Nd", " b"}), "a ENd b");
+  EXPECT_FALSE(m.stopped());
+}
+
+TextDelta split_all(const std::vector<std::string>& pieces) {
+  ReasoningSplitter s;
+  TextDelta all;
+  for (const std::string& p : pieces) {
+    const TextDelta d = s.push(p);
+    all.reasoning += d.reasoning;
+    all.content += d.content;
+  }
+  const TextDelta d = s.finish();
+  return {all.reasoning + d.reasoning, all.content + d.content};
+}
+
+TEST(ReasoningSplitter, SeparatesThinkingFromTheAnswer) {
+  const TextDelta d = split_all({"<th", "ink>Let me", " think.</thi", "nk>\n\nThe answer", " is 4."});
+  EXPECT_EQ(d.reasoning, "Let me think.");
+  EXPECT_EQ(d.content, "The answer is 4.");
+}
+
+TEST(ReasoningSplitter, PlainAnswersAndUnfinishedThoughts) {
+  EXPECT_EQ(split_all({"<b>bold</b>"}).content, "<b>bold</b>");
+  EXPECT_EQ(split_all({"<", "t"}).content, "<t");  // a prefix of <think> that never completed
+  const TextDelta cut = split_all({"<think>still going"});
+  EXPECT_EQ(cut.reasoning, "still going");
+  EXPECT_EQ(cut.content, "");
+}
+
+TEST(ToolCalls, ParsesBlocksAndKeepsInvalidOnesAsText) {
+  const ParsedContent p = parse_tool_calls(
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n"
+      "<tool_call>{\"name\": \"now\"}</tool_call>", "call_");
+  ASSERT_EQ(p.tool_calls.size(), 2u);
+  EXPECT_EQ(p.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(p.tool_calls[0].arguments, R"({"city":"Paris"})");
+  EXPECT_EQ(p.tool_calls[0].id, "call_0");
+  EXPECT_EQ(p.tool_calls[1].arguments, "{}");
+  EXPECT_EQ(p.content, "");
+
+  const ParsedContent bad = parse_tool_calls("Sure. <tool_call>{oops}</tool_call> <tool_call>{\"name\":", "c");
+  EXPECT_TRUE(bad.tool_calls.empty());
+  EXPECT_EQ(bad.content, "Sure. <tool_call>{oops}</tool_call> <tool_call>{\"name\":");
+}
+
+TEST(Response, ChatCompletionAndChunksHaveTheOpenAIShape) {
+  const ReplyHeader h{"chatcmpl-1", 100, "m"};
+  const ojson msg = assistant_message("", "hmm", {{"call_0", "f", "{}"}});
+  const ojson r = chat_completion(h, msg, "tool_calls", {5, 2, 1});
+  EXPECT_EQ(r["object"], "chat.completion");
+  EXPECT_TRUE(r["choices"][0]["message"]["content"].is_null());
+  EXPECT_EQ(r["choices"][0]["message"]["reasoning_content"], "hmm");
+  EXPECT_EQ(r["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "f");
+  EXPECT_EQ(r["usage"]["total_tokens"], 7);
+  EXPECT_EQ(r["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
+
+  const ojson chunk = chat_chunk(h, {{"content", "hi"}}, "");
+  EXPECT_TRUE(chunk["choices"][0]["finish_reason"].is_null());
+  EXPECT_EQ(sse_event(chunk).rfind("data: {", 0), 0u);
+  EXPECT_EQ(sse_event(chunk).substr(sse_event(chunk).size() - 2), "\n\n");
+  EXPECT_EQ(sse_event(ojson{{"a", 1}}), "data: {\"a\":1}\n\n");
+  EXPECT_EQ(sse_done(), "data: [DONE]\n\n");
+}
+
+TEST(Response, ErrorJson) {
+  const ojson e = error_json(ApiError(400, "n: only n=1 is supported", "n"));
+  EXPECT_EQ(e.dump(), R"({"error":{"message":"n: only n=1 is supported","type":"invalid_request_error","param":"n","code":null}})");
+}
+
+TEST(Metrics, PrometheusText) {
+  Metrics m;
+  m.record_request("/v1/chat/completions", 200, 0.3);
+  m.record_request("/v1/chat/completions", 400, 0.01);
+  m.add_tokens(10, 4, 7);
+  m.set_queue_depth(2);
+  const std::string text = m.render(3);
+  EXPECT_NE(text.find("# TYPE edgerun_requests_total counter"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_prompt_tokens_total 10\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_prompt_tokens_cached_total 4\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_generated_tokens_total 7\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_request_duration_seconds_bucket{le=\"0.05\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_request_duration_seconds_bucket{le=\"0.5\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_request_duration_seconds_bucket{le=\"+Inf\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_queue_depth 2\n"), std::string::npos);
+  EXPECT_NE(text.find("edgerun_slots 3\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace edgerun::server
