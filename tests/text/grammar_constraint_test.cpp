@@ -120,6 +120,14 @@ std::vector<Case> cases() {
           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}, "days": {"type": "integer", "minimum": 1, "maximum": 14}},
         "required": ["location", "unit", "days"], "additionalProperties": false})", {}},
       {"json_object", "", limits(32, 4)},
+      {"tool_call", tool_call_schema(ordered_json::parse(R"([
+          {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}}, "required": ["city", "unit"],
+            "additionalProperties": false}}},
+          {"type": "function", "function": {"name": "add_points", "parameters": {"$defs": {"p": {"type": "object",
+            "properties": {"x": {"type": "integer"}}, "required": ["x"], "additionalProperties": false}},
+            "type": "object", "properties": {"points": {"type": "array", "items": {"$ref": "#/$defs/p"}, "maxItems": 3}},
+            "required": ["points"], "additionalProperties": false}}}])"), "tools").dump(), limits(24, 16)},
       {"map", R"({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "integer"}}})", limits(16, 16)},
   };
 }
