@@ -300,6 +300,50 @@ JsonSchema JsonSchema::compile(const json& schema, const std::string& where) {
   return compile(ordered_json::parse(schema.dump()), where);
 }
 
+namespace {
+// Copies `schema`, prefixing every local $ref's pointer with `prefix`.
+ordered_json rebase_refs(const ordered_json& schema, const std::string& prefix, int depth) {
+  if (depth > kMaxSchemaDepth) return schema;  // compile() has already rejected such nesting
+  if (schema.is_array()) {
+    ordered_json out = ordered_json::array();
+    for (const ordered_json& v : schema) out.push_back(rebase_refs(v, prefix, depth + 1));
+    return out;
+  }
+  if (!schema.is_object()) return schema;
+  ordered_json out = ordered_json::object();
+  for (const auto& [key, v] : schema.items()) {
+    if (key == "$ref" && v.is_string() && v.get<std::string>().rfind('#', 0) == 0)
+      out[key] = "#" + prefix + v.get<std::string>().substr(1);
+    else
+      out[key] = rebase_refs(v, prefix, depth + 1);
+  }
+  return out;
+}
+}  // namespace
+
+ordered_json tool_call_schema(const ordered_json& tools, const std::string& where) {
+  if (!tools.is_array() || tools.empty()) fail(where, "expected a non-empty array of tools");
+  ordered_json calls = ordered_json::array();
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const ordered_json& tool = tools[i];
+    if (!tool.is_object() || !tool.contains("function") || !tool.at("function").is_object())
+      fail(at + ".function", "missing (expected an object with name and parameters)");
+    const ordered_json& function = tool.at("function");
+    if (!function.contains("name") || !function.at("name").is_string()) fail(at + ".function.name", "expected a string");
+    const ordered_json parameters =
+        function.contains("parameters") ? function.at("parameters") : ordered_json{{"type", "object"}};
+    JsonSchema::compile(parameters, at + ".function.parameters");
+    const std::string prefix = (tools.size() > 1 ? "/anyOf/" + std::to_string(i) : "") + "/properties/arguments";
+    ordered_json call = {{"type", "object"},
+                         {"properties", {{"name", {{"const", function.at("name")}}}, {"arguments", rebase_refs(parameters, prefix, 0)}}},
+                         {"required", {"name", "arguments"}},
+                         {"additionalProperties", false}};
+    calls.push_back(std::move(call));
+  }
+  return calls.size() == 1 ? calls[0] : ordered_json{{"anyOf", calls}};
+}
+
 // --- Validation ------------------------------------------------------------------------------
 
 namespace {

@@ -80,6 +80,12 @@ class JsonSchema {
 // Follows $ref / one-schema allOf links to the node that holds the constraints.
 const SchemaNode& resolve(const SchemaNode& node);
 
+// The schema of one call of one of `tools` (OpenAI "tools": [{"type": "function", "function":
+// {"name", "parameters"}}]): {"name": <a tool's name>, "arguments": <its parameters>}, name first.
+// Each tool's parameters are compiled on their own first, so their errors name
+// "<where>[i].function.parameters..."; local $refs are rewritten to point into the combined schema.
+nlohmann::ordered_json tool_call_schema(const nlohmann::ordered_json& tools, const std::string& where);
+
 // Everything wrong with `value` under `schema`, one line each ("$.items[2].id: expected integer,
 // got string"); empty when it validates.
 std::vector<std::string> validate_json(const JsonSchema& schema, const json& value);

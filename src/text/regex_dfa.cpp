@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint32_t kMaxCodePoint = 0x10FFFF;
 constexpr int kMaxRepeat = 1000;
+constexpr int kMaxGroupDepth = 64;  // nested parentheses (parsing and building recurse on them)
 constexpr size_t kMaxNfaStates = 20000;
 constexpr size_t kMaxDfaStates = 4000;
 
@@ -130,16 +131,17 @@ class RegexParser {
   }
 
   int parse_quantified() {
-    int atom = parse_atom();
-    for (;;) {
-      int min, max;
-      if (eat('*')) min = 0, max = -1;
-      else if (eat('+')) min = 1, max = -1;
-      else if (eat('?')) min = 0, max = 1;
-      else if (!parse_braces(min, max)) return atom;
-      eat('?');  // a lazy quantifier matches the same strings
-      atom = repeat(atom, min, max);
-    }
+    const int atom = parse_atom();
+    int min, max;
+    if (eat('*')) min = 0, max = -1;
+    else if (eat('+')) min = 1, max = -1;
+    else if (eat('?')) min = 0, max = 1;
+    else if (!parse_braces(min, max)) return atom;
+    eat('?');  // a lazy quantifier matches the same strings
+    int unused_min, unused_max;
+    if (more() && (peek() == '*' || peek() == '+' || peek() == '?' || parse_braces(unused_min, unused_max)))
+      error("nothing to repeat");  // as in JavaScript: a quantifier cannot follow another
+    return repeat(atom, min, max);
   }
 
   // {n} {n,} {n,m}; false (nothing consumed) when what follows '{' is not a quantifier.
@@ -171,6 +173,7 @@ class RegexParser {
     ++pos_;
     switch (c) {
       case '(': {
+        if (++group_depth_ > kMaxGroupDepth) error("groups nested more than " + std::to_string(kMaxGroupDepth) + " deep");
         if (eat('?')) {
           if (eat(':')) {
           } else if (eat('<') && more() && peek() != '=' && peek() != '!') {
@@ -182,6 +185,7 @@ class RegexParser {
         }
         const int inner = parse_alternation();
         if (!eat(')')) error("missing ')'");
+        --group_depth_;
         return inner;
       }
       case '[': return parse_class();
@@ -260,6 +264,7 @@ class RegexParser {
 
   std::vector<uint32_t> cps_;
   size_t pos_ = 0;
+  int group_depth_ = 0;
   std::string where_;
 };
 

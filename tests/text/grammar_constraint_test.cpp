@@ -120,6 +120,14 @@ std::vector<Case> cases() {
           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}, "days": {"type": "integer", "minimum": 1, "maximum": 14}},
         "required": ["location", "unit", "days"], "additionalProperties": false})", {}},
       {"json_object", "", limits(32, 4)},
+      {"tool_call", tool_call_schema(ordered_json::parse(R"([
+          {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}}, "required": ["city", "unit"],
+            "additionalProperties": false}}},
+          {"type": "function", "function": {"name": "add_points", "parameters": {"$defs": {"p": {"type": "object",
+            "properties": {"x": {"type": "integer"}}, "required": ["x"], "additionalProperties": false}},
+            "type": "object", "properties": {"points": {"type": "array", "items": {"$ref": "#/$defs/p"}, "maxItems": 3}},
+            "required": ["points"], "additionalProperties": false}}}])"), "tools").dump(), limits(24, 16)},
       {"map", R"({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "integer"}}})", limits(16, 16)},
   };
 }
@@ -184,27 +192,20 @@ void expect_valid(const JsonSchema& schema, const DriveResult& r, const std::str
   EXPECT_TRUE(errors.empty()) << what << ": " << (errors.empty() ? "" : errors[0]) << "\n" << r.text;
 }
 
-TEST(GrammarConstraint, RandomSamplingAlwaysEndsInValidJsonSmallVocab) {
-  const auto vocab = trie_of(stories());
+// Random logits, many seeds, every schema: the output always parses and validates.
+void expect_random_sampling_valid(const Tokenizer& tok, uint64_t seeds, int budget) {
+  const auto vocab = trie_of(tok);
   for (const Case& c : cases()) {
     const Compiled compiled = compile(c, vocab);
-    for (uint64_t seed = 1; seed <= 25; ++seed) {
-      const DriveResult r = drive(compiled.grammar, stories().eos_id(), seed, 6000, false, random_logits);
+    for (uint64_t seed = 1; seed <= seeds; ++seed) {
+      const DriveResult r = drive(compiled.grammar, tok.eos_id(), seed, budget, false, random_logits);
       expect_valid(compiled.schema, r, c.name + " seed " + std::to_string(seed));
     }
   }
 }
 
-TEST(GrammarConstraint, RandomSamplingAlwaysEndsInValidJsonLlama3) {
-  const auto vocab = trie_of(llama3());
-  for (const Case& c : cases()) {
-    const Compiled compiled = compile(c, vocab);
-    for (uint64_t seed = 1; seed <= 6; ++seed) {
-      const DriveResult r = drive(compiled.grammar, llama3().eos_id(), seed, 3000, false, random_logits);
-      expect_valid(compiled.schema, r, c.name + " seed " + std::to_string(seed));
-    }
-  }
-}
+TEST(GrammarConstraint, RandomSamplingAlwaysEndsInValidJsonSmallVocab) { expect_random_sampling_valid(stories(), 25, 6000); }
+TEST(GrammarConstraint, RandomSamplingAlwaysEndsInValidJsonLlama3) { expect_random_sampling_valid(llama3(), 6, 3000); }
 
 // Every step's mask equals the brute-force answer (each token's bytes through the character
 // matcher) and the mask computed without the cache.

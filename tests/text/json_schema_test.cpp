@@ -118,6 +118,36 @@ TEST(JsonSchema, ValidatorAlternativesRefsAndPatterns) {
             V{"$: is 3 characters, more than maxLength 2"});
 }
 
+TEST(JsonSchema, ToolCallSchemaCombinesToolsAndRebasesRefs) {
+  using ordered_json = nlohmann::ordered_json;
+  const ordered_json tools = ordered_json::parse(R"([
+    {"type": "function", "function": {"name": "a", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}},
+                                                                  "required": ["n"]}}},
+    {"type": "function", "function": {"name": "b", "parameters": {"$defs": {"s": {"type": "string"}}, "type": "object",
+                                                                  "properties": {"s": {"$ref": "#/$defs/s"}}}}},
+    {"type": "function", "function": {"name": "c"}}])");
+  const JsonSchema schema = JsonSchema::compile(tool_call_schema(tools, "tools"), "tool_call");
+  EXPECT_TRUE(validate_json(schema, json::parse(R"({"name": "a", "arguments": {"n": 1}})")).empty());
+  EXPECT_TRUE(validate_json(schema, json::parse(R"({"name": "b", "arguments": {"s": "x"}})")).empty());
+  EXPECT_TRUE(validate_json(schema, json::parse(R"({"name": "c", "arguments": {"anything": [1]}})")).empty());
+  EXPECT_FALSE(validate_json(schema, json::parse(R"({"name": "a", "arguments": {"n": "1"}})")).empty());
+  EXPECT_FALSE(validate_json(schema, json::parse(R"({"name": "b", "arguments": {"s": 5}})")).empty());
+  EXPECT_FALSE(validate_json(schema, json::parse(R"({"name": "d", "arguments": {}})")).empty());
+  auto error = [&](const std::string& text) {
+    try {
+      tool_call_schema(ordered_json::parse(text), "tools");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error(R"([{"type": "function", "function": {"name": "a", "parameters": {"type": "object",
+                      "properties": {"x": {"type": "string", "patternProperties": {}}}}}}])"),
+            "tools[0].function.parameters.properties.x: unsupported keyword 'patternProperties'");
+  EXPECT_EQ(error(R"([{"type": "function", "function": {"parameters": {}}}])"), "tools[0].function.name: expected a string");
+  EXPECT_EQ(error("[]"), "tools: expected a non-empty array of tools");
+}
+
 TEST(RegexDfa, AgreesWithStdRegexOnAsciiPatterns) {
   const std::vector<std::string> patterns = {"^[a-c]+x?$", "ab|cd", "^(ab|a)(bc|c)$", "^a{2,3}b{0,}c{1}$",
                                              "^\\d{3}-\\w+\\s?$", "^[^0-9]*$", "^(?:x|y)+\\.$", "^a.c$", "b+",
@@ -141,6 +171,9 @@ TEST(RegexDfa, Utf8ClassesCountCharacters) {
   EXPECT_TRUE(RegexDfa::compile("^\\u00e9.$", "p")->matches("\xC3\xA9\xE6\x97\xA5"));
   EXPECT_TRUE(RegexDfa::compile("^[\xC3\xA0-\xC3\xBF]+$", "p")->matches("\xC3\xA9\xC3\xA0"));
   EXPECT_THROW(RegexDfa::compile("((a|b){0,999}){0,999}", "p"), Error);  // too large: an error
+  EXPECT_THROW(RegexDfa::compile(std::string(100000, '(') + std::string(100000, ')'), "p"), Error);  // too deep
+  EXPECT_THROW(RegexDfa::compile("a**", "p"), Error);
+  EXPECT_THROW(RegexDfa::compile("a{2}{3}", "p"), Error);
 }
 
 }  // namespace
