@@ -62,9 +62,29 @@ TEST(JinjaLimits, SelfReferencingAndExponentialData) {
   EXPECT_EQ(render_error(doubling + "{{ ns.x|string|length }}"), "t line 1: value too large to compare or print");
   EXPECT_EQ(render_error(doubling + "{{ ns.x|tojson|length }}"), "t line 1: string would exceed 67108864 bytes");
   EXPECT_EQ(render(doubling + "{{ ns.x == ns.x }}"), "True");
-  const std::string deep = "{% set ns = namespace(x=[]) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}{% endfor %}";
-  EXPECT_EQ(render(deep + "{{ ns.x|length }}"), "1");
-  EXPECT_EQ(render_error(deep + "{{ ns.x|tojson }}"), "t line 1: value nested too deeply for tojson");
+  EXPECT_EQ(render_error("{% set ns = namespace(x=[]) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}{% endfor %}"),
+            "t line 1: value nested more than 512 levels deep");
+}
+
+TEST(JinjaLimits, LongChainsOfReferencesAreTornDownSafely) {
+  // Namespaces, loops and macros can link values into chains far longer than any one value may
+  // nest; rendering must neither overflow the stack tearing them down nor leak them.
+  EXPECT_EQ(render("{% set ns = namespace(head=none) %}{% for i in range(100000) %}"
+                   "{% set ns.head = namespace(next=ns.head) %}{% endfor %}done"),
+            "done");
+  // A loop object holds its items, so this chain nests: refused like any deep value.
+  EXPECT_EQ(render_error("{% set ns = namespace(h=[]) %}{% for i in range(30000) %}{% for x in [ns.h] %}"
+                         "{% set ns.h = [loop] %}{% endfor %}{% endfor %}"),
+            "t line 1: value nested more than 512 levels deep");
+  EXPECT_EQ(render("{% set ns = namespace(m=none) %}{% for i in range(30000) %}{% set prev = ns.m %}"
+                   "{% macro m() %}{{ prev }}{% endmacro %}{% set ns.m = m %}{% endfor %}{% set ns.m = none %}done"),
+            "done");
+  EXPECT_EQ(render("{% set ns = namespace(h=none) %}{% for i in range(30000) %}{% set prev = ns.h %}{% with %}"
+                   "{% for x in [1] recursive %}{% set ns.h = [loop] %}{% endfor %}{% endwith %}{% endfor %}done"),
+            "done");
+  EXPECT_EQ(render("{% set ns = namespace(h=[]) %}{% for i in range(30000) %}{% for x in [1] %}"
+                   "{% if loop.changed([ns.h]) %}{% set ns.h = [loop] %}{% endif %}{% endfor %}{% endfor %}done"),
+            "done");
 }
 
 TEST(JinjaLimits, DeeplyNestedJsonInputIsRefused) {

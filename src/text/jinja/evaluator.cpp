@@ -115,14 +115,22 @@ void Scope::set(const std::string& name, Value value) {
 Interpreter::Interpreter(const Program& program, const RenderOptions& options) : program_(program), options_(options) {}
 
 Interpreter::~Interpreter() {
-  for (auto& weak : scopes_)
-    if (auto s = weak.lock()) s->vars.clear();
-  for (auto& weak : objects_) {
-    if (auto o = weak.lock()) {
-      o->attributes.entries.clear();
-      o->call.reset();
-    }
+  // Move every value out of the kept scopes, namespaces and states first: once they are empty,
+  // what is left is values of bounded nesting, destroyed below without deep recursion.
+  std::vector<Value> held;
+  for (const ScopePtr& s : scopes_) {
+    for (auto& var : s->vars) held.push_back(std::move(var.second));
+    s->vars.clear();
   }
+  for (const auto& ns : namespaces_) {
+    for (auto& [key, value] : ns->attributes.entries) held.push_back(std::move(value));
+    ns->attributes.entries.clear();
+  }
+  for (const auto& state : states_) {
+    if (*state) held.push_back(std::move(**state));
+    state->reset();
+  }
+  held.clear();
 }
 
 ScopePtr Interpreter::new_scope(const ScopePtr& parent) {
@@ -131,13 +139,20 @@ ScopePtr Interpreter::new_scope(const ScopePtr& parent) {
   return s;
 }
 
-void Interpreter::keep_until_end(const ScopePtr& scope) { scopes_.push_back(scope); }
+void Interpreter::keep_until_end(const ScopePtr& scope) {
+  for (ScopePtr s = scope; s && kept_scopes_.insert(s.get()).second; s = s->parent) scopes_.push_back(s);
+}
+
+std::shared_ptr<std::optional<Value>> Interpreter::new_state() {
+  states_.push_back(std::make_shared<std::optional<Value>>());
+  return states_.back();
+}
 
 std::shared_ptr<Object> Interpreter::new_namespace() {
   auto o = std::make_shared<Object>();
   o->type_name = "Namespace";
   o->assignable = true;
-  objects_.push_back(o);
+  namespaces_.push_back(o);
   return o;
 }
 

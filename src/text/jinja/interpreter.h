@@ -4,7 +4,9 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -43,8 +45,11 @@ class Interpreter {
   ScopePtr new_scope(const ScopePtr& parent);
   // A namespace object; its attributes are cleared when the render ends (it may refer to itself).
   std::shared_ptr<Object> new_namespace();
-  // Clears the scope's variables when the render ends: a macro defined in it refers back to it.
+  // Keeps the scope (and its parents) until the render ends, then empties them: a function that
+  // captured it (a macro, caller, recursive loop) may be stored in a value inside it.
   void keep_until_end(const ScopePtr& scope);
+  // State that outlives one call (loop.changed); kept and emptied the same way.
+  std::shared_ptr<std::optional<Value>> new_state();
 
   const RenderOptions& options() const { return options_; }
   // Counts work against RenderLimits::max_steps.
@@ -90,8 +95,12 @@ class Interpreter {
   const RenderOptions& options_;
   int depth_ = 0;
   uint64_t steps_ = 0;
-  std::vector<std::weak_ptr<Scope>> scopes_;
-  std::vector<std::weak_ptr<Object>> objects_;
+  // Everything that can take part in a reference cycle or an unbounded chain of references is
+  // held here until the render ends and then emptied, so nothing is torn down recursively.
+  std::vector<ScopePtr> scopes_;
+  std::unordered_set<const Scope*> kept_scopes_;
+  std::vector<std::shared_ptr<Object>> namespaces_;
+  std::vector<std::shared_ptr<std::optional<Value>>> states_;
 };
 
 }  // namespace edgerun::jinja

@@ -193,12 +193,25 @@ Value call_list_method(const Value& self, const std::string& m, const CallArgs& 
   return Value(found);
 }
 
+// `"abc".upper`, `d.items`: a method with its object.
+class BoundMethod : public Callable {
+ public:
+  BoundMethod(Value self, std::string name) : self_(std::move(self)), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  int nesting() const override { return nesting_of(self_) + 1; }
+  Value call(Interpreter&, const CallArgs& args) const override {
+    if (self_.is_string()) return call_string_method(self_.string(), name_, args);
+    if (self_.is_dict()) return call_dict_method(self_, name_, args);
+    return call_list_method(self_, name_, args);
+  }
+
+ private:
+  Value self_;
+  std::string name_;
+};
+
 Value bound(const Value& self, const std::string& name) {
-  if (self.is_string())
-    return native(name, [self, name](Interpreter&, const CallArgs& a) { return call_string_method(self.string(), name, a); });
-  if (self.is_dict())
-    return native(name, [self, name](Interpreter&, const CallArgs& a) { return call_dict_method(self, name, a); });
-  return native(name, [self, name](Interpreter&, const CallArgs& a) { return call_list_method(self, name, a); });
+  return Value(CallablePtr(std::make_shared<BoundMethod>(self, name)));
 }
 
 // loop.index, loop.last, loop.cycle(...): computed from the iteration's position.

@@ -1,6 +1,7 @@
 // Statements with Jinja2's scoping: `if` shares its scope, every loop iteration gets a fresh one
 // (so `set` inside a loop does not leak — templates use namespace() for that), macros and call
 // blocks run in a child of the scope they were defined in, and `set ns.attr` writes through.
+#include <algorithm>
 #include <optional>
 
 #include "core/error.h"
@@ -219,7 +220,7 @@ void Interpreter::run_for(const Stmt& s, const ScopePtr& scope, std::vector<Valu
     exec(s.else_body, scope, out);
     return;
   }
-  auto last_changed = std::make_shared<std::optional<Value>>();
+  auto last_changed = new_state();
   const Value changed = native("changed", [last_changed](Interpreter&, const CallArgs& a) {
     const Value current = Value::tuple(a.positional);
     if (*last_changed && equal(**last_changed, current)) return Value(false);
@@ -227,7 +228,13 @@ void Interpreter::run_for(const Stmt& s, const ScopePtr& scope, std::vector<Valu
     return Value(true);
   });
   CallablePtr recurse;
-  if (s.recursive) recurse = std::make_shared<RecursiveLoop>(s, scope, depth);
+  if (s.recursive) {
+    keep_until_end(scope);
+    recurse = std::make_shared<RecursiveLoop>(s, scope, depth);
+  }
+  int items_nesting = 0;
+  for (const Value& item : items) items_nesting = std::max(items_nesting, nesting_of(item));
+  if (items_nesting + 1 > kMaxValueDepth) problem("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   const auto shared_items = std::make_shared<const std::vector<Value>>(std::move(items));
   for (size_t i = 0; i < shared_items->size(); ++i) {
     tick();
@@ -237,6 +244,7 @@ void Interpreter::run_for(const Stmt& s, const ScopePtr& scope, std::vector<Valu
     loop->type_name = "LoopContext";
     loop->loop = std::make_shared<const LoopInfo>(LoopInfo{shared_items, int64_t(i), depth, changed.callable_ptr()});
     loop->call = recurse;
+    loop->nesting = items_nesting + 1;
     iteration->set("loop", Value(loop));
     if (exec(s.body, iteration, out) == Flow::Break) break;
   }

@@ -2,6 +2,7 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -182,27 +183,50 @@ Value Value::undefined(std::string hint) {
   return v;
 }
 
-Value Value::list(std::vector<Value> items) {
-  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::List, {}}));
+namespace {
+
+int checked_nesting(int below) {
+  if (below + 1 > kMaxValueDepth) problem("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
+  return below + 1;
 }
 
-Value Value::tuple(std::vector<Value> items) {
-  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Tuple, {}}));
+Value make_sequence(std::vector<Value> items, Sequence sequence, std::string display) {
+  int below = 0;
+  for (const Value& v : items) below = std::max(below, nesting_of(v));
+  const int nesting = checked_nesting(below);
+  return Value(std::make_shared<const ListData>(ListData{std::move(items), sequence, std::move(display), nesting}));
 }
 
+}  // namespace
+
+Value Value::list(std::vector<Value> items) { return make_sequence(std::move(items), Sequence::List, {}); }
+Value Value::tuple(std::vector<Value> items) { return make_sequence(std::move(items), Sequence::Tuple, {}); }
 Value Value::iterator(std::vector<Value> items, std::string display) {
-  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Iterator, std::move(display)}));
+  return make_sequence(std::move(items), Sequence::Iterator, std::move(display));
 }
-
 Value Value::view(std::vector<Value> items, std::string type_name) {
-  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::View, std::move(type_name)}));
+  return make_sequence(std::move(items), Sequence::View, std::move(type_name));
 }
-
 Value Value::range(std::vector<Value> items, std::string display) {
-  return Value(std::make_shared<const ListData>(ListData{std::move(items), Sequence::Range, std::move(display)}));
+  return make_sequence(std::move(items), Sequence::Range, std::move(display));
 }
 
-Value Value::dict(DictData data) { return Value(std::make_shared<const DictData>(std::move(data))); }
+Value Value::dict(DictData data) {
+  int below = 0;
+  for (const auto& [key, value] : data.entries) below = std::max({below, nesting_of(key), nesting_of(value)});
+  data.nesting = checked_nesting(below);
+  return Value(std::make_shared<const DictData>(std::move(data)));
+}
+
+int nesting_of(const Value& v) {
+  switch (v.kind()) {
+    case Kind::List: return v.list_data().nesting;
+    case Kind::Dict: return v.dict_data().nesting;
+    case Kind::Object: return v.object().nesting;
+    case Kind::Callable: return v.callable().nesting();
+    default: return 0;
+  }
+}
 
 double Value::as_double() const {
   if (is_float()) return floating();

@@ -34,11 +34,13 @@ struct ListData {
   std::vector<Value> items;
   Sequence sequence = Sequence::List;
   std::string display;  // how str() shows an Iterator or Range ("range(0, 3)"); a View's type name
+  int nesting = 1;      // levels of values below and including this one (see nesting_of)
 };
 
 // Insertion-ordered mapping with Python key equality (1 == 1.0 == True).
 struct DictData {
   std::vector<std::pair<Value, Value>> entries;
+  int nesting = 1;  // set when the dict becomes a Value
   const Value* find(const Value& key) const;
   const Value* find(const std::string& key) const;
   void set(Value key, Value value);  // replaces an equal key in place, else appends
@@ -55,6 +57,8 @@ class Callable {
   virtual ~Callable() = default;
   virtual Value call(Interpreter& interp, const CallArgs& args) const = 0;
   virtual std::string name() const = 0;
+  // Levels of values this function holds on to (a bound method holds its object).
+  virtual int nesting() const { return 0; }
 };
 using CallablePtr = std::shared_ptr<const Callable>;
 
@@ -73,6 +77,7 @@ struct Object {
   bool assignable = false;  // `{% set obj.attr = ... %}` allowed (namespaces only)
   std::shared_ptr<const LoopInfo> loop;  // set for `loop`: attributes are computed from it
   std::shared_ptr<const Callable> call;  // a recursive loop can be called
+  int nesting = 1;                       // a loop object holds its items
 };
 
 enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict, Object, Callable };
@@ -153,6 +158,12 @@ class Value {
       v_;
 };
 
+// How many levels of values hang below a value, counting containers, loop objects and bound
+// methods (namespaces count as one level: the renderer keeps them and empties them at the end).
+// Kept below kMaxValueDepth when values are built, so tearing any value down recurses a bounded
+// number of levels.
+int nesting_of(const Value& v);
+
 // Python's type name: 'str', 'int', 'list', 'dict', 'NoneType', 'Undefined', ...
 std::string type_name(const Value& v);
 // Python truthiness.
@@ -172,7 +183,7 @@ std::string string_repr(const std::string& s);
 // Raises the error Jinja2 raises when an undefined value is used (e.g. "'x' is undefined").
 [[noreturn]] void undefined_error(const Value& v);
 
-// Structural recursion (repr, equality, JSON) stops here: data can hold cycles via namespaces.
+// Structural recursion (repr, equality, JSON) stops here, and no value may nest deeper.
 inline constexpr int kMaxValueDepth = 512;
 // No single string may grow past this (checked before building, so a hostile template cannot
 // ask for terabytes); renders also have their own, usually smaller, output limit.
