@@ -242,20 +242,12 @@ CompletionRequest parse_completion_request(const std::string& body) {
   return r;
 }
 
-nlohmann::ordered_json tool_call_schema(const ChatRequest& request) {
-  ojson choices = ojson::array();
-  for (const ojson& t : request.tools) {
-    const ojson& fn = t["function"];
-    if (request.tool_choice != "required" && fn["name"] != request.tool_choice) continue;
-    ojson params = fn.contains("parameters") && fn["parameters"].is_object() ? fn["parameters"]
-                                                                             : ojson{{"type", "object"}};
-    choices.push_back({{"type", "object"},
-                       {"properties", {{"name", {{"const", fn["name"]}}}, {"arguments", params}}},
-                       {"required", {"name", "arguments"}},
-                       {"additionalProperties", false}});
-  }
-  if (choices.size() == 1) return choices[0];
-  return {{"anyOf", choices}};
+nlohmann::ordered_json forced_tools(const ChatRequest& request) {
+  if (request.tool_choice == "required") return request.tools;
+  ojson named = ojson::array();
+  for (const ojson& t : request.tools)
+    if (t["function"]["name"] == request.tool_choice) named.push_back(t);
+  return named;
 }
 
 }  // namespace edgerun::server

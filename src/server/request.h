@@ -48,8 +48,8 @@ struct CompletionRequest {
 ChatRequest parse_chat_request(const std::string& body);
 CompletionRequest parse_completion_request(const std::string& body);
 
-// For tool_choice "required" or a named function: the JSON schema the call object
-// {"name": ..., "arguments": {...}} must follow, so generation cannot leave the format.
-nlohmann::ordered_json tool_call_schema(const ChatRequest& request);
+// For tool_choice "required": all tools; for a named function: that one. Generation is then
+// held to the schema of a call of one of them (edgerun::tool_call_schema).
+nlohmann::ordered_json forced_tools(const ChatRequest& request);
 
 }  // namespace edgerun::server

@@ -102,7 +102,13 @@ PreparedJob ServedModel::prepare_chat(const ChatRequest& r, int64_t context) con
   const bool tools = !r.tools.is_null() && r.tool_choice != "none";
   out.forced_tool_call = tools && r.tool_choice != "auto";
   if (out.forced_tool_call) {
-    out.job.grammar = compile_grammar(tool_call_schema(r), "tools", vocab_);
+    ojson schema;
+    try {
+      schema = tool_call_schema(forced_tools(r), "tools");
+    } catch (const Error& e) {
+      throw ApiError(400, std::string("invalid tool parameters: ") + e.what(), "tools");
+    }
+    out.job.grammar = compile_grammar(schema, "tools", vocab_);
   } else if (r.format.kind == OutputFormat::kJsonSchema) {
     out.job.grammar = compile_grammar(r.format.schema, "response_format.json_schema.schema", vocab_);
   } else if (r.format.kind == OutputFormat::kJsonObject) {

@@ -4,8 +4,8 @@
 # Installs the client from package-lock.json when node_modules is missing, starts the server on a
 # free port, waits for /health, runs `node --test`, and stops the server whatever happens.
 set -euo pipefail
-binary=$1
-model=$2
+binary=$(realpath "$1")
+model=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 if [ ! -d node_modules/openai ]; then
