@@ -75,6 +75,8 @@ int run_chat(const ChatArgs& a) {
   sigset_t interrupt;
   sigemptyset(&interrupt);
   sigaddset(&interrupt, SIGINT);
+  // A shell starting us in the background ignores SIGINT; ignored signals never reach sigwait.
+  signal(SIGINT, SIG_DFL);
   pthread_sigmask(SIG_BLOCK, &interrupt, nullptr);
   std::atomic<bool> generating{false}, stop_reply{false};
   std::thread interrupt_waiter([&] {

@@ -39,6 +39,9 @@ int run_serve(const ServeArgs& a) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  // A shell starting us in the background ignores SIGINT; ignored signals never reach sigwait.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // A client that disconnects must not kill the server: failed writes report EPIPE instead.
   signal(SIGPIPE, SIG_IGN);
