@@ -4,6 +4,10 @@
 
 #include "runtime/model_loader.h"
 
+namespace CLI {
+class App;
+}
+
 namespace edgerun::cli {
 
 // Name shown for the model linked into the binary.
@@ -43,5 +47,14 @@ struct PerplexityArgs {
   int threads = 0;
 };
 int run_perplexity(const PerplexityArgs& args);
+
+// `edgerun template -m MODEL --messages conv.json [--tools tools.json] [--add-generation-prompt]
+// [--kwargs JSON] [--now TIME]` (src/cli/template.cpp): prints the rendered chat prompt.
+struct TemplateArgs {
+  std::string model, messages, tools, kwargs, now;
+  bool add_generation_prompt = false;
+};
+CLI::App* add_template_command(CLI::App& app, TemplateArgs& args);
+int run_template(const TemplateArgs& args);
 
 }  // namespace edgerun::cli

@@ -235,7 +235,11 @@ int main_impl(int argc, char** argv) {
   ppl->add_option("--kl-base", pargs.kl_base, "Base model (e.g. the unquantized checkpoint) to compare against");
   ppl->add_option("-t,--threads", pargs.threads, "Worker threads (default: one per core)");
 
+  TemplateArgs targs;
+  auto* chat_template = add_template_command(app, targs);
+
   CLI11_PARSE(app, argc, argv);
+  if (*chat_template) return run_template(targs);
   if (*bench) return run_bench(bargs);
   if (*ppl) return run_perplexity(pargs);
   if (*quantize) return run_quantize(qargs);

@@ -5,13 +5,20 @@
 
 namespace edgerun {
 
-json read_json_file(const std::string& path) {
+template <typename Json>
+static Json parse_json_file(const std::string& path) {
   const std::string text = read_text_file(path);
   try {
-    return json::parse(text);
+    return Json::parse(text);
   } catch (const json::parse_error& e) {
     fail(path, std::string("invalid JSON: ") + e.what());
   }
+}
+
+json read_json_file(const std::string& path) { return parse_json_file<json>(path); }
+
+nlohmann::ordered_json read_ordered_json_file(const std::string& path) {
+  return parse_json_file<nlohmann::ordered_json>(path);
 }
 
 static std::string field(const std::string& file, const std::string& key) {

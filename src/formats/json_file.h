@@ -9,6 +9,8 @@ using json = nlohmann::json;
 
 // Parses the file (following git textual symlinks). Throws Error("<path>: invalid JSON: ...").
 json read_json_file(const std::string& path);
+// The same, keeping object keys in file order (for data that is printed back, e.g. chat messages).
+nlohmann::ordered_json read_ordered_json_file(const std::string& path);
 
 // Field access that names the file and field on error.
 const json& json_require(const json& obj, const std::string& key, const std::string& file);

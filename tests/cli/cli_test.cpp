@@ -12,65 +12,16 @@
 #include <sstream>
 
 #include "formats/json_file.h"
+#include "cli/cli_fixture.h"
 #include "formats/safetensors.h"
-#include "test_util.h"
 
 namespace edgerun {
 namespace {
 
+using test::Cli;
+using test::Result;
+using test::slurp;
 namespace fs = std::filesystem;
-
-struct Result {
-  int status;  // exit code, or 128+signal
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    tmp_ = fs::temp_directory_path() / ("edgerun_cli_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(tmp_);
-  }
-  void TearDown() override { fs::remove_all(tmp_); }
-
-  Result run(const std::string& args) {
-    const std::string cmd = test::edgerun_binary() + " " + args + " > " + (tmp_ / "out").string() + " 2> " +
-                            (tmp_ / "err").string() + " < /dev/null";
-    const int raw = std::system(cmd.c_str());
-    Result r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-    r.out = slurp(tmp_ / "out");
-    r.err = slurp(tmp_ / "err");
-    return r;
-  }
-
-  // A failure must exit 1 (not a signal) with exactly one line on stderr that mentions `needle`.
-  void expect_clean_error(const std::string& args, const std::string& needle) {
-    const Result r = run(args);
-    EXPECT_EQ(r.status, 1) << args << "\nstderr: " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
-    EXPECT_NE(r.err.find("error"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err << "\nshould mention " << needle;
-  }
-
-  fs::path write(const std::string& name, const std::string& bytes) {
-    const fs::path p = tmp_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-  }
-
-  std::string golden(const std::string& rel) { return test::golden_dir() + "/" + rel; }
-  fs::path tmp_;
-};
 
 TEST_F(Cli, DefaultJobTellsAStoryFromTheBuiltInModel) {
   const Result r = run("run -n 40 --seed 1");
