@@ -9,12 +9,13 @@ namespace edgerun {
 
 namespace {
 
-// Far above what a state dict needs (a few values per tensor, nesting of 3-4), low enough that a
-// hostile pickle cannot make the reader use much memory.
-constexpr size_t kMaxStack = 1 << 20;
+// Far above what a state dict needs (Python's pickler batches SETITEMS by 1000 pairs; a few values
+// per tensor; nesting of 3-4), low enough that a hostile pickle cannot make the reader use much
+// memory (a value is ~150 bytes).
+constexpr size_t kMaxStack = 1 << 16;
 constexpr size_t kMaxMarks = 256;
-constexpr size_t kMaxMemo = 1 << 22;
-constexpr size_t kMaxValues = 1 << 24;
+constexpr size_t kMaxMemo = 1 << 21;
+constexpr size_t kMaxValues = 1 << 20;  // ~25 per tensor: room for 40k tensors
 constexpr size_t kMaxTensorDims = 16;
 
 struct AllowedGlobal {

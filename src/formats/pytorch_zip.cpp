@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "formats/dtype_check.h"
@@ -87,6 +88,9 @@ std::vector<StateDictEntry> find_state_dict(const Unpickled& p, const std::strin
     }
   }
   if (found.empty()) fail(where, "no tensors found at the top level or under \"state_dict\"/\"model\" keys");
+  std::set<std::string> names;
+  for (const StateDictEntry& entry : found)
+    if (!names.insert(entry.name).second) fail(where, "state dict has the key " + quote_for_message(entry.name) + " twice");
   return found;
 }
 

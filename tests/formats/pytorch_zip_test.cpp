@@ -340,6 +340,12 @@ TEST(PytorchBad, TensorViews) {
   EXPECT_NE(with_view(4, 0, {2, 2}, {int64_t(1) << 62, 1}).find("overflows"), std::string::npos);
   EXPECT_NE(with_view(4, 0, {1}, {1}, "9").find("missing from the archive"), std::string::npos);
   EXPECT_NE(with_view(int64_t(1) << 62, 0, {1}, {1}).find("fewer than"), std::string::npos);
+  EXPECT_NE(with_view(4, int64_t(1) << 62, {}, {}).find("reaches element"), std::string::npos);
+
+  PickleWriter twice;
+  twice.op('}').op('(').tensor("t", "FloatStorage", "0", 4, 0, {4}, {1}).tensor("t", "FloatStorage", "0", 4, 0, {4}, {1}).op('u');
+  const std::string m = parse_error(make_zip({{"a/data.pkl", twice.done()}, {"a/data/0", floats_bytes({0, 1, 2, 3})}}));
+  EXPECT_NE(m.find("twice"), std::string::npos) << m;
 }
 
 TEST(PytorchBad, MalformedPickles) {
@@ -366,8 +372,11 @@ TEST(PytorchBad, MalformedPickles) {
   contains({0x80, 9}, "protocol 9");
   contains(Bytes(300, '('), "MARKs nested deeper");
   Bytes deep{0x80, 2};
-  deep.resize(deep.size() + (1 << 20) + 1, ')');
+  deep.resize(deep.size() + (1 << 16) + 1, ')');
   contains(deep, "stack deeper");
+  Bytes many{0x80, 2};
+  for (int i = 0; i < (1 << 20) + 1; ++i) many.insert(many.end(), {')', '0'});  // EMPTY_TUPLE, POP
+  contains(many, "too many values");
   Bytes memo{0x80, 2, 'N'};
   for (int i = 0; i < 4; ++i) memo.insert(memo.end(), {'r', uint8_t(i), 0, 0, 0});
   memo.insert(memo.end(), {'j', 3, 0, 0, 0, 'j', 2, 0, 0, 0, '1'});
