@@ -253,6 +253,33 @@ TEST(PytorchSynthetic, TransposeSharesStorageAndIsCopiedContiguous) {
   EXPECT_EQ(as_floats(c.tensors[1]), (std::vector<float>{0, 3, 1, 4, 2, 5}));
 }
 
+// What newer torch and protocol 4 emit: FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL,
+// _rebuild_parameter, BUILD of the state dict's _metadata, and non-tensor entries beside it.
+TEST(PytorchSynthetic, Protocol4ParameterAndMetadata) {
+  Bytes p{0x80, 4, 0x95};
+  put_le(p, 0, 8);
+  auto op = [&](std::initializer_list<uint8_t> bytes) { p.insert(p.end(), bytes); };
+  auto text = [&](const std::string& s) { op({0x8c, uint8_t(s.size())}), p.insert(p.end(), s.begin(), s.end()), op({0x94}); };
+  auto stack_global = [&](const std::string& module, const std::string& name) { text(module), text(name), op({0x93, 0x94}); };
+  op({'}', 0x94});
+  text("state_dict");
+  stack_global("collections", "OrderedDict"), op({')', 'R', 0x94, '('});
+  text("layer.weight");
+  stack_global("torch._utils", "_rebuild_parameter"), op({'('});
+  stack_global("torch._utils", "_rebuild_tensor_v2"), op({'(', '('});
+  text("storage"), stack_global("torch", "FloatStorage"), text("0"), text("cpu"), op({'J', 6, 0, 0, 0, 't', 'Q'});
+  op({'K', 2, 'K', 2, 0x85, 'K', 1, 0x85, 0x89, 'N', 't', 'R', 0x88, '}', 't', 'R', 'u'});
+  op({'}'}), text("_metadata"), op({'}', 's', 'b', 's'});  // OrderedDict state: its _metadata attribute
+  text("lr"), op({'G', 0x3f, 0x50, 0x62, 0x4d, 0xd2, 0xf1, 0xa9, 0xfc, 's'});
+  text("step"), op({0x8a, 2, 0x10, 0x27, 's', '.'});
+  std::unique_ptr<uint8_t[]> holder;
+  const PytorchCheckpoint c = parse_bytes(make_zip({{"x/data.pkl", p}, {"x/data/0", floats_bytes({0, 1, 2, 3, 4, 5})}}), holder);
+  ASSERT_EQ(c.tensors.size(), 1u);
+  EXPECT_EQ(c.tensors[0].name, "layer.weight");
+  EXPECT_EQ(as_floats(c.tensors[0]), (std::vector<float>{2, 3}));
+  EXPECT_TRUE(inside(c.tensors[0], *c.storage));
+}
+
 TEST(PytorchSynthetic, Zip64Archive) {
   std::unique_ptr<uint8_t[]> holder;
   const PytorchCheckpoint c = parse_bytes(small_checkpoint(/*zip64=*/true), holder);
