@@ -126,7 +126,7 @@ void gather(const uint8_t* base, size_t element, const std::vector<int64_t>& sha
     for (size_t d = 0; d + 1 < dims; ++d) at += index[d] * strides[d];
     for (int64_t i = 0; i < inner; ++i, out += element)
       std::memcpy(out, base + size_t(at + i * inner_stride) * element, element);
-    for (size_t d = dims - 1; d-- > 0;) {  // odometer over the outer dimensions
+    for (size_t d = dims > 0 ? dims - 1 : 0; d-- > 0;) {  // odometer over the outer dimensions (none for a scalar)
       if (++index[d] < shape[d]) break;
       index[d] = 0;
     }

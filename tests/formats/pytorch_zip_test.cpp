@@ -309,15 +309,18 @@ TEST(PytorchSynthetic, DoubleIsConvertedToFloatAndOtherTypesKept) {
   EXPECT_NE(parse_error(bad).find("two different types"), std::string::npos);
 
   PickleWriter q;
-  q.op('}').op('(').tensor("d", "DoubleStorage", "0", 3, 1, {2}, {1}).tensor("b", "BoolStorage", "1", 2, 0, {2}, {1}).op('u');
+  q.op('}').op('(').tensor("d", "DoubleStorage", "0", 3, 1, {2}, {1}).tensor("b", "BoolStorage", "1", 2, 0, {2}, {1});
+  q.tensor("scalar", "DoubleStorage", "0", 3, 0, {}, {}).op('u');
   std::unique_ptr<uint8_t[]> holder;
   const PytorchCheckpoint c = parse_bytes(make_zip({{"a/data.pkl", q.done()}, {"a/data/0", doubles}, {"a/data/1", {1, 0}}}), holder);
-  ASSERT_EQ(c.tensors.size(), 2u);
+  ASSERT_EQ(c.tensors.size(), 3u);
   EXPECT_EQ(c.tensors[0].dtype, DType::F32);
   EXPECT_EQ(as_floats(c.tensors[0])[0], -2.25f);
   EXPECT_TRUE(std::isinf(as_floats(c.tensors[0])[1]));
   EXPECT_EQ(c.tensors[1].dtype, DType::BOOL);
   EXPECT_EQ(c.tensors[1].data[0], 1);
+  EXPECT_EQ(c.tensors[2].dtype, DType::F32);
+  EXPECT_EQ(as_floats(c.tensors[2]), std::vector<float>{1.5f});
 }
 
 TEST(PytorchBad, ZipContainer) {
