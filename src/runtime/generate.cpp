@@ -39,11 +39,19 @@ GenerateResult generate(const LlamaModel& model, LlamaState& state, ThreadPool& 
   t0 = std::chrono::steady_clock::now();
   r.stop_reason = "length";
   for (int64_t i = 0; i < opt.max_tokens; ++i) {
+    if (opt.constraint) {
+      if (opt.constraint->finished()) {
+        r.stop_reason = "eos";
+        break;
+      }
+      opt.constraint->mask_logits(logits.data(), vocab);
+    }
     const int32_t id = sampler.sample(logits.data(), vocab, history);
     if (std::find(opt.eos_ids.begin(), opt.eos_ids.end(), id) != opt.eos_ids.end()) {
       r.stop_reason = "eos";
       break;
     }
+    if (opt.constraint) opt.constraint->accept(id);
     r.tokens.push_back(id);
     history.push_back(id);
     if (!on_token(id)) {

@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "models/llama.h"
 #include "text/sampler.h"
+#include "text/token_constraint.h"
 #include "text/tokenizer.h"
 
 namespace edgerun {
@@ -17,11 +18,14 @@ struct GenerateOptions {
   int64_t max_tokens = 256;
   SamplerParams sampling;
   std::vector<int32_t> eos_ids;  // stop (without emitting) at any of these
+  // Restricts every sampled token (grammar-constrained output); not owned, may be null.
+  TokenConstraint* constraint = nullptr;
 };
 
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids (EOS excluded)
-  std::string stop_reason;      // "eos" | "length" | "context" | "callback"
+  // "eos" | "length" | "context" | "callback"; "eos" also when the constraint lets nothing follow.
+  std::string stop_reason;
   double prompt_seconds = 0, generate_seconds = 0;
 };
 

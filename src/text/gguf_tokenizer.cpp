@@ -123,6 +123,11 @@ class GgufTokenizer : public Tokenizer {
     const int32_t t = types_[static_cast<size_t>(id)];
     return t == kControl || t == kUnknown;
   }
+  std::string token_bytes(int32_t id) const override {
+    std::string bytes;
+    append_token_bytes(id, false, bytes);
+    return bytes;
+  }
 
  private:
   struct Fragment {
@@ -130,6 +135,7 @@ class GgufTokenizer : public Tokenizer {
     int32_t token = -1;  // >= 0: a special token
   };
   std::vector<Fragment> partition(const std::string& text) const;
+  void append_token_bytes(int32_t id, bool skip_special, std::string& bytes) const;
   void tokenize_spm(const std::string& text, std::vector<int32_t>& out) const;
   void tokenize_bpe(const std::string& text, std::vector<int32_t>& out) const;
   void bpe_word(const std::string& word, std::vector<int32_t>& out) const;
@@ -472,57 +478,59 @@ std::string clean_spaces(const std::string& in) {
   return c;
 }
 
-std::string GgufTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
-  std::string bytes;
-  for (int32_t id : ids) {
-    if (id < 0 || id >= vocab_size()) continue;
-    const std::string& t = tokens_[static_cast<size_t>(id)];
-    switch (types_[static_cast<size_t>(id)]) {
-      case kControl:
-      case kUnknown:
-        if (!skip_special) bytes += t;
-        break;
-      case kUserDefined:
-        bytes += t;
-        break;
-      case kByte: {
-        const int b = spm_ ? hex_byte(t)
-                           : (text::utf8_codepoints(t).size() == 1
-                                  ? text::unicode_to_byte(text::utf8_codepoints(t)[0])
-                                  : -1);
-        if (b >= 0)
-          bytes += static_cast<char>(b);
-        else
-          bytes += t;  // malformed byte token: its text
-        break;
-      }
-      case kNormal:
-        if (spm_) {
-          for (size_t i = 0; i < t.size();) {
-            if (t.compare(i, 3, "\xE2\x96\x81") == 0) {
-              bytes += ' ';
-              i += 3;
-            } else {
-              bytes += t[i++];
-            }
-          }
-        } else {
-          for (size_t i = 0; i < t.size();) {  // byte-level characters back to bytes
-            uint32_t cp;
-            const size_t len = text::utf8_next(t, i, &cp);
-            const int b = text::unicode_to_byte(cp);
-            if (b >= 0)
-              bytes += static_cast<char>(b);
-            else
-              bytes.append(t, i, len);
-            i += len;
+void GgufTokenizer::append_token_bytes(int32_t id, bool skip_special, std::string& bytes) const {
+  if (id < 0 || id >= vocab_size()) return;
+  const std::string& t = tokens_[static_cast<size_t>(id)];
+  switch (types_[static_cast<size_t>(id)]) {
+    case kControl:
+    case kUnknown:
+      if (!skip_special) bytes += t;
+      break;
+    case kUserDefined:
+      bytes += t;
+      break;
+    case kByte: {
+      const int b = spm_ ? hex_byte(t)
+                         : (text::utf8_codepoints(t).size() == 1
+                                ? text::unicode_to_byte(text::utf8_codepoints(t)[0])
+                                : -1);
+      if (b >= 0)
+        bytes += static_cast<char>(b);
+      else
+        bytes += t;  // malformed byte token: its text
+      break;
+    }
+    case kNormal:
+      if (spm_) {
+        for (size_t i = 0; i < t.size();) {
+          if (t.compare(i, 3, "\xE2\x96\x81") == 0) {
+            bytes += ' ';
+            i += 3;
+          } else {
+            bytes += t[i++];
           }
         }
-        break;
-      default:  // unused / undefined render as nothing
-        break;
-    }
+      } else {
+        for (size_t i = 0; i < t.size();) {  // byte-level characters back to bytes
+          uint32_t cp;
+          const size_t len = text::utf8_next(t, i, &cp);
+          const int b = text::unicode_to_byte(cp);
+          if (b >= 0)
+            bytes += static_cast<char>(b);
+          else
+            bytes.append(t, i, len);
+          i += len;
+        }
+      }
+      break;
+    default:  // unused / undefined render as nothing
+      break;
   }
+}
+
+std::string GgufTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
+  std::string bytes;
+  for (int32_t id : ids) append_token_bytes(id, skip_special, bytes);
   // The dummy prefix space SentencePiece added is not part of the text.
   if (spm_ && add_space_prefix_ && !bytes.empty() && bytes[0] == ' ') bytes.erase(0, 1);
   if (clean_spaces_) bytes = clean_spaces(bytes);

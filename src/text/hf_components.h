@@ -48,6 +48,8 @@ class Decoder {
  public:
   virtual ~Decoder() = default;
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+  // One token's bytes in the middle of a text (no first/last-token rules), before UTF-8 repair.
+  virtual std::string mid_text_bytes(std::string token) const = 0;
 };
 
 // What add_special_tokens=true wraps around a single sequence.

@@ -12,11 +12,37 @@ namespace {
 
 using namespace detail;
 
+// Every occurrence of `from` in `t` becomes `to`.
+std::string replace_literal(const std::string& t, const std::string& from, const std::string& to) {
+  std::string out;
+  for (size_t k = 0; k < t.size();) {
+    if (!from.empty() && t.compare(k, from.size(), from) == 0) {
+      out += to;
+      k += from.size();
+    } else {
+      out += t[k++];
+    }
+  }
+  return out;
+}
+
+// The byte of a "<0xNN>" token, or -1.
+int byte_token_value(const std::string& t) {
+  if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
+      std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4])))
+    return std::stoi(t.substr(3, 2), nullptr, 16);
+  return -1;
+}
+
 class SequenceDecoder : public Decoder {
  public:
   std::vector<std::unique_ptr<Decoder>> parts;
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (const auto& d : parts) d->decode_chain(tokens);
+  }
+  std::string mid_text_bytes(std::string token) const override {
+    for (const auto& d : parts) token = d->mid_text_bytes(std::move(token));
+    return token;
   }
 };
 
@@ -24,22 +50,20 @@ class ByteLevelDecoder : public Decoder {
  public:
   void decode_chain(std::vector<std::string>& tokens) const override {
     std::string bytes;
-    for (const std::string& t : tokens) {
-      // A token with any character outside the byte alphabet is taken verbatim.
-      std::string mapped;
-      bool ok = true;
-      for (size_t i = 0; i < t.size() && ok;) {
-        uint32_t cp;
-        i += utf8_next(t, i, &cp);
-        const int b = unicode_to_byte(cp);
-        if (b < 0)
-          ok = false;
-        else
-          mapped += static_cast<char>(b);
-      }
-      bytes += ok ? mapped : t;
-    }
+    for (const std::string& t : tokens) bytes += mid_text_bytes(t);
     tokens.assign(1, utf8_lossy(bytes));
+  }
+  std::string mid_text_bytes(std::string t) const override {
+    // A token with any character outside the byte alphabet is taken verbatim.
+    std::string mapped;
+    for (size_t i = 0; i < t.size();) {
+      uint32_t cp;
+      i += utf8_next(t, i, &cp);
+      const int b = unicode_to_byte(cp);
+      if (b < 0) return t;
+      mapped += static_cast<char>(b);
+    }
+    return mapped;
   }
 };
 
@@ -49,19 +73,11 @@ class MetaspaceDecoder : public Decoder {
   Prepend prepend = Prepend::Always;
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (size_t i = 0; i < tokens.size(); ++i) {
-      std::string out;
-      const std::string& t = tokens[i];
-      for (size_t k = 0; k < t.size();) {
-        if (t.compare(k, replacement.size(), replacement) == 0) {
-          if (!(i == 0 && prepend != Prepend::Never)) out += ' ';
-          k += replacement.size();
-        } else {
-          out += t[k++];
-        }
-      }
-      tokens[i] = std::move(out);
+      const bool drop_space = i == 0 && prepend != Prepend::Never;
+      tokens[i] = replace_literal(tokens[i], replacement, drop_space ? "" : " ");
     }
   }
+  std::string mid_text_bytes(std::string t) const override { return replace_literal(t, replacement, " "); }
 };
 
 class ReplaceDecoder : public Decoder {
@@ -71,6 +87,7 @@ class ReplaceDecoder : public Decoder {
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (std::string& t : tokens) t = replace_all(pattern, content, t);
   }
+  std::string mid_text_bytes(std::string t) const override { return replace_all(pattern, content, t); }
 };
 
 class ByteFallbackDecoder : public Decoder {
@@ -88,10 +105,8 @@ class ByteFallbackDecoder : public Decoder {
       pending.clear();
     };
     for (std::string& t : tokens) {
-      if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
-          std::isxdigit(static_cast<unsigned char>(t[3])) &&
-          std::isxdigit(static_cast<unsigned char>(t[4]))) {
-        pending += static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16));
+      if (const int b = byte_token_value(t); b >= 0) {
+        pending += static_cast<char>(b);
       } else {
         flush();
         out.push_back(std::move(t));
@@ -99,6 +114,10 @@ class ByteFallbackDecoder : public Decoder {
     }
     flush();
     tokens = std::move(out);
+  }
+  std::string mid_text_bytes(std::string t) const override {
+    const int b = byte_token_value(t);
+    return b >= 0 ? std::string(1, static_cast<char>(b)) : t;
   }
 };
 
@@ -109,6 +128,7 @@ class FuseDecoder : public Decoder {
     for (const std::string& t : tokens) all += t;
     tokens.assign(1, all);
   }
+  std::string mid_text_bytes(std::string t) const override { return t; }
 };
 
 class StripDecoder : public Decoder {
@@ -126,27 +146,19 @@ class StripDecoder : public Decoder {
       t = std::move(out);
     }
   }
+  // Strip follows Fuse in the tokenizers that use it, so it trims the ends of the whole text,
+  // which a token in the middle never touches.
+  std::string mid_text_bytes(std::string t) const override { return t; }
 };
 
 class BpeSuffixDecoder : public Decoder {
  public:
   std::string suffix;
   void decode_chain(std::vector<std::string>& tokens) const override {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      const std::string with = i + 1 == tokens.size() ? "" : " ";
-      std::string out;
-      const std::string& t = tokens[i];
-      for (size_t k = 0; k < t.size();) {
-        if (!suffix.empty() && t.compare(k, suffix.size(), suffix) == 0) {
-          out += with;
-          k += suffix.size();
-        } else {
-          out += t[k++];
-        }
-      }
-      tokens[i] = std::move(out);
-    }
+    for (size_t i = 0; i < tokens.size(); ++i)
+      tokens[i] = replace_literal(tokens[i], suffix, i + 1 == tokens.size() ? "" : " ");
   }
+  std::string mid_text_bytes(std::string t) const override { return replace_literal(t, suffix, " "); }
 };
 
 void add_template(PostProcessor& pp, const json& single, const JsonPath& at, const json& specials,

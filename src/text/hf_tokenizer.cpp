@@ -54,6 +54,7 @@ class HfTokenizer : public Tokenizer {
   bool is_special(int32_t id) const override {
     return id >= 0 && id < vocab_size() && special_[static_cast<size_t>(id)];
   }
+  std::string token_bytes(int32_t id) const override;
 
  private:
   void load_model(const json& model, const JsonPath& at);
@@ -469,6 +470,12 @@ std::string clean_up_tokenization(std::string s) {
     s = std::move(out);
   }
   return s;
+}
+
+std::string HfTokenizer::token_bytes(int32_t id) const {
+  if (id < 0 || id >= vocab_size() || !has_token_[static_cast<size_t>(id)]) return "";
+  const std::string& t = id_to_token_[static_cast<size_t>(id)];
+  return decoder_ ? decoder_->mid_text_bytes(t) : " " + t;  // without a decoder tokens are joined by spaces
 }
 
 std::string HfTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {

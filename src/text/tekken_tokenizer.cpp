@@ -153,6 +153,10 @@ class TekkenTokenizer : public Tokenizer {
   int32_t bos_id() const override { return bos_; }
   int32_t eos_id() const override { return eos_; }
   bool is_special(int32_t id) const override { return id >= 0 && id < v_.num_special(); }
+  std::string token_bytes(int32_t id) const override {
+    if (id < 0 || id >= vocab_size()) return "";
+    return is_special(id) ? v_.specials[size_t(id)] : v_.tokens[size_t(id - v_.num_special())];
+  }
 
  private:
   void encode_piece(const std::string& piece, std::vector<int32_t>& ids) const;

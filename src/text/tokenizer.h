@@ -38,6 +38,11 @@ class Tokenizer {
   virtual int32_t eos_id() const = 0;
   // True when `id` is a special/control token (skipped by decode with skip_special).
   virtual bool is_special(int32_t id) const = 0;
+  // The bytes token `id` adds to a text it does not start (SentencePiece's ▁ as a space, byte
+  // tokens as their byte, byte-level characters mapped back), before any UTF-8 repair: a token
+  // holding part of a character gives just those bytes. What grammar-constrained sampling
+  // matches tokens by. Special tokens give their text; out-of-range ids give "".
+  virtual std::string token_bytes(int32_t id) const = 0;
 };
 
 }  // namespace edgerun
