@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "formats/pytorch_zip.h"
+#include "formats/safetensors.h"
 
 namespace edgerun {
 
@@ -84,6 +86,18 @@ bool WeightStore::is_fp8_companion(const std::string& name) {
   for (const char* suffix : kCompanionSuffixes)
     if (name.ends_with(suffix)) return true;
   return false;
+}
+
+void add_weights_file(WeightStore& store, const std::string& path) {
+  std::shared_ptr<Storage> file = Storage::map_file(path);
+  const bool is_zip = file->size() >= 4 && std::memcmp(file->data(), "PK\x03\x04", 4) == 0;
+  if (is_zip) {
+    PytorchCheckpoint checkpoint = parse_pytorch_checkpoint(std::move(file));
+    store.add(checkpoint.tensors, checkpoint.storage, path);
+  } else {
+    SafetensorsFile safetensors = parse_safetensors(std::move(file));
+    store.add(safetensors.tensors, safetensors.storage, path);
+  }
 }
 
 }  // namespace edgerun

@@ -39,4 +39,8 @@ class WeightStore {
   std::string source_;
 };
 
+// Maps one weights file and adds its tensors to `store`: a torch.save checkpoint (.pth/.pt, told
+// apart by its ZIP signature; formats/pytorch_zip.h) or else a .safetensors file.
+void add_weights_file(WeightStore& store, const std::string& path);
+
 }  // namespace edgerun

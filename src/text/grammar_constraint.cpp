@@ -230,7 +230,7 @@ void GrammarConstraint::mask_logits(float* logits, int64_t n) {
     const uint64_t w = size_t(word) < bits.size() ? bits[size_t(word)] : 0;
     if (w == ~uint64_t(0)) continue;
     for (int64_t i = word * 64, end = std::min(n, i + 64); i < end; ++i)
-      if (!((w >> (i & 63)) & 1)) logits[i] = kNever;
+      logits[i] = (w >> (i & 63)) & 1 ? logits[i] : kNever;  // a select, no branch
   }
 }
 

@@ -10,14 +10,20 @@
 // xgrammar's context-independent token cache). Inside a JSON string that leaves a few thousand
 // tokens containing '"' to check instead of the whole vocabulary.
 //
-// Server use (one VocabTrie per model, one TokenGrammar per schema, shareable across requests
-// and threads; one GrammarConstraint per generation):
+// Server use: one VocabTrie per model; one TokenGrammar per schema (cache it by schema text:
+// it is shareable across requests and threads, and its mask cache warms up with use); one
+// GrammarConstraint per generation.
 //   auto vocab = std::make_shared<VocabTrie>(tokenizer);
-//   auto schema = JsonSchema::compile(request["response_format"]["json_schema"]["schema"],
-//                                     "response_format.json_schema.schema");
-//   auto grammar = std::make_shared<TokenGrammar>(json_schema_grammar(schema), vocab);
-//   GrammarConstraint constraint(grammar, model.eos_ids);
+//   // response_format {"type": "json_object"}:
+//   auto grammar = json_object_grammar();
+//   // response_format {"type": "json_schema", "json_schema": {"schema": S, ...}}:
+//   auto grammar = json_schema_grammar(JsonSchema::compile(S, "response_format.json_schema.schema"));
+//   // tool calls ({"name": ..., "arguments": {...}} for any of the request's tools; with
+//   // tool_choice naming one tool, compile just its function.parameters instead):
+//   auto grammar = json_schema_grammar(JsonSchema::compile(tool_call_schema(tools, "tools"), "tools"));
+//   GrammarConstraint constraint(std::make_shared<TokenGrammar>(grammar, vocab), model.eos_ids);
 //   options.constraint = &constraint;  generate(...);  reply with constraint.text()
+// Schema errors are Error("<path>: <problem>"): a 400 for the request.
 #pragma once
 #include <cstdint>
 #include <memory>
