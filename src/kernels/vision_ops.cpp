@@ -1,0 +1,221 @@
+#include "kernels/vision_ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/simd.h"
+
+namespace edgerun {
+
+std::vector<float> tensor_to_f32(const Tensor& t, int64_t numel) {
+  if (numel >= 0 && t.numel() != numel)
+    throw Error("tensor '" + t.name + "' has shape " + t.shape_string() + ", expected " +
+                std::to_string(numel) + " elements");
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  to_f32(t.dtype, t.data, out.data(), t.numel());
+  if (t.scale != 1.0f) scale_inplace(out.data(), t.scale, t.numel());
+  return out;
+}
+
+EDGERUN_MULTIVERSION
+void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
+               float eps, float* y) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float* xr = x + r * dim;
+    float* yr = y + r * dim;
+    double sum = 0;
+    for (int64_t i = 0; i < dim; ++i) sum += xr[i];
+    const float mean = float(sum / double(dim));
+    double ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += double(xr[i] - mean) * double(xr[i] - mean);
+    const float inv = 1.0f / std::sqrt(float(ss / double(dim)) + eps);
+    for (int64_t i = 0; i < dim; ++i) yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i];
+  }
+}
+
+void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const float* weight,
+                        const float* bias, float eps, float* y) {
+  std::vector<double> mean(size_t(pixels), 0.0), var(size_t(pixels), 0.0);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) mean[p] += x[c * pixels + p];
+  for (int64_t p = 0; p < pixels; ++p) mean[p] /= double(channels);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) {
+      const double d = x[c * pixels + p] - mean[p];
+      var[p] += d * d;
+    }
+  std::vector<float> inv(static_cast<size_t>(pixels));
+  for (int64_t p = 0; p < pixels; ++p) inv[p] = 1.0f / std::sqrt(float(var[p] / double(channels)) + eps);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p)
+      y[c * pixels + p] = (x[c * pixels + p] - float(mean[p])) * inv[p] * weight[c] + bias[c];
+}
+
+void gelu_erf(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
+}
+
+void gelu_tanh(float* x, int64_t n) {
+  const float k = std::sqrt(2.0f / float(M_PI));
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool) {
+  matmul(x, n, w, y, pool);
+  if (!bias) return;
+  const int64_t out = w.dim(0);
+  for (int64_t r = 0; r < n; ++r) add_inplace(y + r * out, bias, out);
+}
+
+namespace {
+
+Tensor reshaped(const Tensor& t, std::vector<int64_t> shape) {
+  Tensor v = t;
+  v.shape = std::move(shape);
+  return v;
+}
+
+void check_conv_weight(const Tensor& weight, int64_t out_ch, int64_t in_per_group, const Conv2dShape& s) {
+  if (weight.shape.size() != 4 || weight.dim(1) != in_per_group || weight.dim(2) != s.kernel_h ||
+      weight.dim(3) != s.kernel_w || weight.dim(0) != out_ch)
+    throw Error("conv weight '" + weight.name + "' has shape " + weight.shape_string() +
+                ", expected [" + std::to_string(out_ch) + ", " + std::to_string(in_per_group) + ", " +
+                std::to_string(s.kernel_h) + ", " + std::to_string(s.kernel_w) + "]");
+}
+
+void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
+                      const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
+  check_conv_weight(weight, channels, 1, s);
+  const std::vector<float> wf = tensor_to_f32(weight);
+  const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
+  const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
+  pool.parallel_for(channels, [&](int64_t c0, int64_t c1, int) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const float* xc = x + c * h * w;
+      const float* wc = wf.data() + c * s.kernel_h * s.kernel_w;
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          float acc = bias ? bias[c] : 0.0f;
+          for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+            const int64_t iy = oy * s.stride - s.pad + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+              const int64_t ix = ox * s.stride - s.pad + kx;
+              if (ix < 0 || ix >= w) continue;
+              acc += xc[iy * w + ix] * wc[ky * s.kernel_w + kx];
+            }
+          }
+          y[(c * oh + oy) * ow + ox] = acc;
+        }
+    }
+  });
+}
+
+// [rows, cols] → [cols, rows]
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
+}  // namespace
+
+void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
+            const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
+  if (s.groups == channels && s.groups > 1) return depthwise_conv2d(x, channels, h, w, weight, bias, s, y, pool);
+  if (s.groups != 1) throw Error("conv '" + weight.name + "': groups other than 1 or depthwise are not supported");
+  if (weight.shape.size() != 4) throw Error("conv weight '" + weight.name + "' is not 4-D");
+  const int64_t out_ch = weight.dim(0);
+  check_conv_weight(weight, out_ch, channels, s);
+  const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
+  const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
+  if (oh <= 0 || ow <= 0) throw Error("conv '" + weight.name + "': input smaller than the kernel");
+  // im2col: one row per output pixel holding the receptive field in the weight's (c, ky, kx)
+  // order, so the convolution is a single matmul against the weight viewed as [O, C·kh·kw].
+  const int64_t patch = channels * s.kernel_h * s.kernel_w;
+  std::vector<float> cols(size_t(oh * ow * patch));
+  pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
+    for (int64_t oy = y0; oy < y1; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        float* row = cols.data() + (oy * ow + ox) * patch;
+        for (int64_t c = 0; c < channels; ++c)
+          for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+            const int64_t iy = oy * s.stride - s.pad + ky;
+            for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+              const int64_t ix = ox * s.stride - s.pad + kx;
+              const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+              *row++ = inside ? x[(c * h + iy) * w + ix] : 0.0f;
+            }
+          }
+      }
+  });
+  std::vector<float> pixels_by_out(size_t(oh * ow * out_ch));
+  linear(cols.data(), oh * ow, reshaped(weight, {out_ch, patch}), bias, pixels_by_out.data(), pool);
+  transpose(pixels_by_out.data(), oh * ow, out_ch, y);
+}
+
+void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
+                                 const Tensor& weight, const float* bias, float* y, ThreadPool& pool) {
+  if (weight.shape.size() != 4 || weight.dim(0) != channels || weight.dim(2) != weight.dim(3))
+    throw Error("transposed conv weight '" + weight.name + "' has shape " + weight.shape_string() +
+                ", expected [" + std::to_string(channels) + ", out, k, k]");
+  const int64_t out_ch = weight.dim(1), k = weight.dim(2);
+  // Each input pixel writes its own k×k block: y_block = Wᵀ·x_pixel, a matmul of the pixels
+  // [H·W, C] against the weight transposed to [(o, ky, kx), C].
+  const std::vector<float> wf = tensor_to_f32(weight);
+  const int64_t taps = out_ch * k * k;
+  std::vector<float> wt(size_t(taps * channels)), xt(size_t(h * w * channels)), out(size_t(h * w * taps));
+  transpose(wf.data(), channels, taps, wt.data());
+  transpose(x, channels, h * w, xt.data());
+  Tensor wt_view;
+  wt_view.name = weight.name;
+  wt_view.dtype = DType::F32;
+  wt_view.shape = {taps, channels};
+  wt_view.data = reinterpret_cast<const uint8_t*>(wt.data());
+  wt_view.nbytes = wt.size() * sizeof(float);
+  matmul(xt.data(), h * w, wt_view, out.data(), pool);
+  const int64_t oh = h * k, ow = w * k;
+  for (int64_t o = 0; o < out_ch; ++o)
+    for (int64_t iy = 0; iy < h; ++iy)
+      for (int64_t ix = 0; ix < w; ++ix) {
+        const float* taps_of_pixel = out.data() + (iy * w + ix) * taps + o * k * k;
+        for (int64_t ky = 0; ky < k; ++ky)
+          for (int64_t kx = 0; kx < k; ++kx)
+            y[(o * oh + iy * k + ky) * ow + ix * k + kx] = taps_of_pixel[ky * k + kx] + (bias ? bias[o] : 0.0f);
+      }
+}
+
+namespace {
+
+EDGERUN_MULTIVERSION
+void axpy(float* y, float a, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t nq, int64_t nk,
+                    int64_t heads, int64_t head_dim, float scale, float* out, ThreadPool& pool,
+                    const AttentionBias* bias) {
+  const int64_t out_stride = heads * head_dim;
+  pool.parallel_for(heads * nq, [&](int64_t i0, int64_t i1, int) {
+    std::vector<float> scores(static_cast<size_t>(nk));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t hd = i / nq, r = i % nq;
+      const float* qr = q.data + r * q.stride + hd * head_dim;
+      for (int64_t j = 0; j < nk; ++j) scores[j] = dot_f32(qr, k.data + j * k.stride + hd * head_dim, head_dim) * scale;
+      if (bias) (*bias)(hd, r, scores.data());
+      softmax(scores.data(), nk);
+      float* o = out + r * out_stride + hd * head_dim;
+      std::fill(o, o + head_dim, 0.0f);
+      for (int64_t j = 0; j < nk; ++j) axpy(o, scores[j], v.data + j * v.stride + hd * head_dim, head_dim);
+    }
+  }, 8);
+}
+
+}  // namespace edgerun

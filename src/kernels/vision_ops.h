@@ -1,0 +1,62 @@
+// Building blocks shared by the vision models (SigLIP, SAM's ViT, TinyViT, SAM's mask decoder):
+// LayerNorm, GELU, Linear with bias, 2-D convolutions and bidirectional multi-head attention.
+// Feature maps are channel-first [C, H, W] for one image; token sequences are row-major [n, dim].
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace edgerun {
+
+// A small tensor (norm weight, bias) converted to F32; throws naming it unless it has `numel`
+// elements (numel < 0: any).
+std::vector<float> tensor_to_f32(const Tensor& t, int64_t numel = -1);
+
+// PyTorch nn.LayerNorm over the last dimension of n rows of length dim (biased variance).
+void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
+               float eps, float* y);
+// SAM's LayerNorm2d: normalises each pixel of a [channels, pixels] map over its channels.
+void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const float* weight,
+                        const float* bias, float eps, float* y);
+
+// Exact GELU, 0.5·x·(1 + erf(x/√2)) (nn.GELU()).
+void gelu_erf(float* x, int64_t n);
+// Tanh approximation (nn.GELU(approximate="tanh"), "gelu_pytorch_tanh" in HF configs).
+void gelu_tanh(float* x, int64_t n);
+
+// y[n, out] = x[n, in] · Wᵀ + b for a Linear weight W [out, in] of any matmul type; bias may be null.
+void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool);
+
+struct Conv2dShape {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride = 1, pad = 0;
+  int64_t groups = 1;  // 1, or equal to the channel count (depthwise)
+};
+inline int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+  return (in + 2 * pad - kernel) / stride + 1;
+}
+// nn.Conv2d on x [C, H, W] with weight [O, C/groups, kh, kw] (zero padding); y [O, H', W'].
+void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
+            const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
+// nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k];
+// x [C, H, W] → y [O, H·k, W·k].
+void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
+                                 const Tensor& weight, const float* bias, float* y, ThreadPool& pool);
+
+// Rows of one operand of attention: head h of row r is data[r·stride + h·head_dim ...].
+struct AttentionRows {
+  const float* data;
+  int64_t stride;
+};
+// Called with one row of raw scores (q·k·scale, length nk) before the softmax, to add a bias
+// (SAM's decomposed relative positions); head and query row say which.
+using AttentionBias = std::function<void(int64_t head, int64_t q_row, float* scores)>;
+// Bidirectional multi-head attention: out[nq, heads·head_dim] = softmax(q·kᵀ·scale + bias)·v.
+void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t nq, int64_t nk,
+                    int64_t heads, int64_t head_dim, float scale, float* out, ThreadPool& pool,
+                    const AttentionBias* bias = nullptr);
+
+}  // namespace edgerun

@@ -1,0 +1,215 @@
+// The vision building blocks against direct double-precision definitions.
+#include "kernels/vision_ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/dtype.h"
+#include "random_util.h"
+
+namespace edgerun {
+namespace {
+
+Tensor f32_tensor(const std::vector<float>& v, std::vector<int64_t> shape, const char* name = "w") {
+  Tensor t;
+  t.name = name;
+  t.dtype = DType::F32;
+  t.shape = std::move(shape);
+  t.data = reinterpret_cast<const uint8_t*>(v.data());
+  t.nbytes = v.size() * sizeof(float);
+  return t;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - b[i]));
+  return m;
+}
+
+TEST(VisionOps, LayerNormRowsAndChannels) {
+  const int64_t n = 5, dim = 37;
+  auto x = test::gaussian(n * dim, 1, 3.0f);
+  for (auto& v : x) v += 2.0f;  // a mean far from 0 checks the centring
+  const auto w = test::gaussian(dim, 2), b = test::gaussian(dim, 3);
+  std::vector<float> y(x.size());
+  layernorm(x.data(), n, dim, w.data(), b.data(), 1e-6f, y.data());
+  std::vector<double> ref(x.size());
+  for (int64_t r = 0; r < n; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < dim; ++i) mean += x[r * dim + i];
+    mean /= dim;
+    for (int64_t i = 0; i < dim; ++i) var += (x[r * dim + i] - mean) * (x[r * dim + i] - mean);
+    var /= dim;
+    for (int64_t i = 0; i < dim; ++i) ref[r * dim + i] = (x[r * dim + i] - mean) / std::sqrt(var + 1e-6) * w[i] + b[i];
+  }
+  EXPECT_LT(max_abs_diff(y, ref), 2e-5);
+
+  // Channel-first: the same numbers laid out [dim, n] must give the transposed result.
+  std::vector<float> xc(x.size()), yc(x.size());
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < dim; ++i) xc[i * n + r] = x[r * dim + i];
+  layernorm_channels(xc.data(), dim, n, w.data(), b.data(), 1e-6f, yc.data());
+  std::vector<double> refc(x.size());
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t i = 0; i < dim; ++i) refc[i * n + r] = ref[r * dim + i];
+  EXPECT_LT(max_abs_diff(yc, refc), 2e-5);
+}
+
+TEST(VisionOps, GeluVariants) {
+  auto x = test::gaussian(200, 4, 3.0f);
+  auto e = x, t = x;
+  gelu_erf(e.data(), int64_t(e.size()));
+  gelu_tanh(t.data(), int64_t(t.size()));
+  std::vector<double> re(x.size()), rt(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    re[i] = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    rt[i] = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+  }
+  EXPECT_LT(max_abs_diff(e, re), 1e-5);
+  EXPECT_LT(max_abs_diff(t, rt), 1e-5);
+}
+
+std::vector<double> conv_ref(const std::vector<float>& x, int64_t c, int64_t h, int64_t w,
+                             const std::vector<float>& wt, int64_t o, const std::vector<float>& bias,
+                             const Conv2dShape& s) {
+  const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
+  const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
+  const int64_t cpg = c / s.groups, opg = o / s.groups;
+  std::vector<double> y(size_t(o * oh * ow));
+  for (int64_t oc = 0; oc < o; ++oc)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        double acc = bias[oc];
+        const int64_t g = oc / opg;
+        for (int64_t ic = 0; ic < cpg; ++ic)
+          for (int64_t ky = 0; ky < s.kernel_h; ++ky)
+            for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+              const int64_t iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              acc += double(x[((g * cpg + ic) * h + iy) * w + ix]) *
+                     wt[((oc * cpg + ic) * s.kernel_h + ky) * s.kernel_w + kx];
+            }
+        y[(oc * oh + oy) * ow + ox] = acc;
+      }
+  return y;
+}
+
+TEST(VisionOps, Conv2dMatchesDirectDefinition) {
+  ThreadPool pool(2);
+  struct Case { int64_t c, o, h, w; Conv2dShape s; };
+  const Case cases[] = {
+      {3, 8, 17, 13, {3, 3, 1, 1, 1}},    // same-size 3×3
+      {4, 6, 16, 16, {4, 4, 4, 0, 1}},    // patch embedding (stride = kernel)
+      {5, 7, 9, 11, {1, 1, 1, 0, 1}},     // pointwise
+      {6, 6, 10, 9, {3, 3, 2, 1, 6}},     // depthwise, strided
+      {3, 4, 8, 8, {2, 3, 2, 0, 1}},      // non-square kernel
+  };
+  for (const Case& cs : cases) {
+    const auto x = test::gaussian(size_t(cs.c * cs.h * cs.w), 5);
+    const auto wt = test::gaussian(size_t(cs.o * (cs.c / cs.s.groups) * cs.s.kernel_h * cs.s.kernel_w), 6);
+    const auto bias = test::gaussian(size_t(cs.o), 7);
+    const Tensor wtensor = f32_tensor(wt, {cs.o, cs.c / cs.s.groups, cs.s.kernel_h, cs.s.kernel_w});
+    const auto ref = conv_ref(x, cs.c, cs.h, cs.w, wt, cs.o, bias, cs.s);
+    std::vector<float> y(ref.size());
+    conv2d(x.data(), cs.c, cs.h, cs.w, wtensor, bias.data(), cs.s, y.data(), pool);
+    EXPECT_LT(max_abs_diff(y, ref), 1e-4) << "c=" << cs.c << " k=" << cs.s.kernel_h << " groups=" << cs.s.groups;
+  }
+}
+
+TEST(VisionOps, Conv2dRejectsWrongWeightShape) {
+  ThreadPool pool(1);
+  const auto wt = test::gaussian(8 * 3 * 3 * 3, 1);
+  const Tensor w = f32_tensor(wt, {8, 3, 3, 3}, "encoder.conv.weight");
+  std::vector<float> x(4 * 5 * 5), y(8 * 5 * 5);
+  try {
+    conv2d(x.data(), 4, 5, 5, w, nullptr, {3, 3, 1, 1, 1}, y.data(), pool);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("encoder.conv.weight"), std::string::npos) << e.what();
+  }
+}
+
+TEST(VisionOps, TransposedConvMatchesDirectDefinition) {
+  ThreadPool pool(2);
+  const int64_t c = 6, o = 4, k = 2, h = 5, w = 3;
+  const auto x = test::gaussian(size_t(c * h * w), 8);
+  const auto wt = test::gaussian(size_t(c * o * k * k), 9);
+  const auto bias = test::gaussian(size_t(o), 10);
+  std::vector<double> ref(size_t(o * h * k * w * k));
+  for (int64_t oc = 0; oc < o; ++oc)
+    for (int64_t oy = 0; oy < h * k; ++oy)
+      for (int64_t ox = 0; ox < w * k; ++ox) {
+        double acc = bias[oc];
+        for (int64_t ic = 0; ic < c; ++ic)
+          acc += double(x[(ic * h + oy / k) * w + ox / k]) * wt[((ic * o + oc) * k + oy % k) * k + ox % k];
+        ref[(oc * h * k + oy) * w * k + ox] = acc;
+      }
+  std::vector<float> y(ref.size());
+  conv_transpose2d_nonoverlap(x.data(), c, h, w, f32_tensor(wt, {c, o, k, k}), bias.data(), y.data(), pool);
+  EXPECT_LT(max_abs_diff(y, ref), 1e-4);
+}
+
+TEST(VisionOps, LinearWithF16WeightAndBias) {
+  ThreadPool pool(2);
+  const int64_t n = 3, in = 40, out = 9;
+  const auto x = test::gaussian(size_t(n * in), 11), wf = test::gaussian(size_t(out * in), 12),
+             bias = test::gaussian(size_t(out), 13);
+  std::vector<uint16_t> wh(wf.size());
+  for (size_t i = 0; i < wf.size(); ++i) wh[i] = f32_to_f16(wf[i]);
+  Tensor w;
+  w.name = "proj.weight";
+  w.dtype = DType::F16;
+  w.shape = {out, in};
+  w.data = reinterpret_cast<const uint8_t*>(wh.data());
+  w.nbytes = wh.size() * 2;
+  std::vector<float> y(size_t(n * out));
+  linear(x.data(), n, w, bias.data(), y.data(), pool);
+  std::vector<double> ref(y.size());
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = bias[o];
+      for (int64_t i = 0; i < in; ++i) acc += double(x[r * in + i]) * f16_to_f32(wh[o * in + i]);
+      ref[r * out + o] = acc;
+    }
+  EXPECT_LT(max_abs_diff(y, ref), 1e-4);
+}
+
+TEST(VisionOps, AttentionFullWithStridesAndBias) {
+  ThreadPool pool(2);
+  const int64_t nq = 7, nk = 11, heads = 3, hd = 8, dim = heads * hd;
+  // q/k/v interleaved in one [n, 3·dim] buffer as a fused qkv projection writes them.
+  const auto qkv_q = test::gaussian(size_t(nq * 3 * dim), 14);
+  const auto qkv_k = test::gaussian(size_t(nk * 3 * dim), 15);
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const AttentionBias bias = [&](int64_t h, int64_t r, float* s) {
+    for (int64_t j = 0; j < nk; ++j) s[j] += 0.1f * float(h + 1) * float((r * 3 + j) % 5);
+  };
+  std::vector<float> out(size_t(nq * dim));
+  attention_full({qkv_q.data(), 3 * dim}, {qkv_k.data() + dim, 3 * dim}, {qkv_k.data() + 2 * dim, 3 * dim},
+                 nq, nk, heads, hd, scale, out.data(), pool, &bias);
+  std::vector<double> ref(out.size());
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t r = 0; r < nq; ++r) {
+      std::vector<double> s(static_cast<size_t>(nk));
+      double mx = -1e300, sum = 0;
+      for (int64_t j = 0; j < nk; ++j) {
+        double d = 0;
+        for (int64_t e = 0; e < hd; ++e) d += double(qkv_q[r * 3 * dim + h * hd + e]) * qkv_k[j * 3 * dim + dim + h * hd + e];
+        s[j] = d * scale + 0.1 * (h + 1) * ((r * 3 + j) % 5);
+        mx = std::max(mx, s[j]);
+      }
+      for (auto& v : s) sum += (v = std::exp(v - mx));
+      for (int64_t e = 0; e < hd; ++e) {
+        double acc = 0;
+        for (int64_t j = 0; j < nk; ++j) acc += s[j] / sum * qkv_k[j * 3 * dim + 2 * dim + h * hd + e];
+        ref[r * dim + h * hd + e] = acc;
+      }
+    }
+  EXPECT_LT(max_abs_diff(out, ref), 2e-5);
+}
+
+}  // namespace
+}  // namespace edgerun
