@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "server/connection_watch.h"
 #include "server/response.h"
 
 namespace edgerun::server {
@@ -37,6 +38,7 @@ struct Exchange {
   Clock::time_point started = Clock::now();
   std::string endpoint;
   std::string reasoning, content;  // everything so far (non-streaming, tool parsing)
+  ToolCallStreamer tools;          // streamed replies that may call tools
   bool role_sent = false;
 
   Exchange(const ServedModel& model, PreparedJob p, std::string id, std::string endpoint_name)
@@ -104,20 +106,28 @@ struct HttpServer::Routes {
     return ex;
   }
 
-  // Waits for the whole reply; an engine failure is a 500.
-  void wait_all(Exchange& ex) {
+  // Waits for the whole reply; an engine failure is a 500. False when the client went away
+  // meanwhile: generation was stopped and there is nobody to answer.
+  bool wait_all(Exchange& ex, const httplib::Request& req) {
+    const auto watch = ConnectionWatch::find(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
     TextDelta delta;
-    while (ex.pull(delta, 1000)) {
+    while (ex.pull(delta, 100)) {
+      if (watch && !ex.stream->cancelled() && watch->peer_closed()) ex.stream->cancel();
+    }
+    if (ex.stream->finish_reason() == "cancelled" && !ex.assembler.stop_seen()) {
+      record(ex.endpoint, 499, ex.started);
+      return false;
     }
     if (ex.stream->finish_reason() == "error")
       throw ApiError(500, "generation failed: " + ex.stream->error(), "", "server_error");
+    return true;
   }
 
   void chat(const httplib::Request& req, httplib::Response& res) {
     const ChatRequest request = parse_chat_request(req.body);
     auto ex = start(s.model_.prepare_chat(request, s.scheduler_.context()), "chatcmpl-", req.path);
     if (request.params.stream) return stream_chat(ex, request.params.include_usage, res);
-    wait_all(*ex);
+    if (!wait_all(*ex, req)) return;
     const ParsedContent parsed = ex->parsed();
     const ojson message = assistant_message(parsed.content, ex->reasoning, parsed.tool_calls);
     send_json(res, 200, chat_completion(ex->header, message, ex->finish_reason(parsed.tool_calls), ex->usage()));
@@ -125,12 +135,14 @@ struct HttpServer::Routes {
   }
 
   void stream_chat(std::shared_ptr<Exchange> ex, bool include_usage, httplib::Response& res) {
-    // With tools or a forced call the content is only known to be plain text at the end.
-    const bool hold_content = ex->prepared.parse_tools || ex->prepared.forced_tool_call;
+    // A forced call's text is the call itself, sent as tool_calls at the end; with optional
+    // tools, the answer streams until a <tool_call> tag begins.
+    const bool hold_content = ex->prepared.forced_tool_call;
+    const bool parse_tools = ex->prepared.parse_tools;
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, ex, include_usage, hold_content](size_t, httplib::DataSink& sink) {
+        [this, ex, include_usage, hold_content, parse_tools](size_t, httplib::DataSink& sink) {
           const auto send = [&](const ojson& delta, const std::string& finish) {
             const std::string event = sse_event(chat_chunk(ex->header, delta, finish));
             return sink.write(event.data(), event.size());
@@ -143,7 +155,8 @@ struct HttpServer::Routes {
           const bool more = ex->pull(delta, 100);
           if (!sink.is_writable()) return false;  // client gone: the releaser cancels
           if (!delta.reasoning.empty() && !send({{"reasoning_content", delta.reasoning}}, "")) return false;
-          if (!hold_content && !delta.content.empty() && !send({{"content", delta.content}}, "")) return false;
+          const std::string content = hold_content ? "" : parse_tools ? ex->tools.push(delta.content) : delta.content;
+          if (!content.empty() && !send({{"content", content}}, "")) return false;
           if (more) return true;
           if (ex->stream->finish_reason() == "error") {
             const std::string event = sse_event(error_json(ApiError(500, "generation failed: " + ex->stream->error(), "", "server_error")));
@@ -151,7 +164,9 @@ struct HttpServer::Routes {
             sink.done();
             return true;
           }
-          const ParsedContent parsed = hold_content ? ex->parsed() : ParsedContent{};
+          const ParsedContent parsed = hold_content  ? ex->parsed()
+                                       : parse_tools ? ex->tools.finish("call_" + ex->header.id + "_")
+                                                     : ParsedContent{};
           if (!parsed.content.empty() && !send({{"content", parsed.content}}, "")) return false;
           if (!parsed.tool_calls.empty() && !send({{"tool_calls", tool_calls_json(parsed.tool_calls, true)}}, ""))
             return false;
@@ -179,7 +194,7 @@ struct HttpServer::Routes {
     auto ex = start(s.model_.prepare_completion(request, s.scheduler_.context()), "cmpl-", req.path);
     const std::string echo = request.echo ? request.prompt : "";
     if (!request.params.stream) {
-      wait_all(*ex);
+      if (!wait_all(*ex, req)) return;
       send_json(res, 200, text_completion(ex->header, echo + ex->content, ex->finish_reason({}), ex->usage()));
       record(req.path, 200, ex->started);
       return;

@@ -1,8 +1,18 @@
 #include "server/metrics.h"
 
+#include <unistd.h>
+
+#include <fstream>
 #include <sstream>
 
 namespace edgerun::server {
+
+int64_t resident_memory_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t total_pages = 0, resident_pages = 0;
+  if (!(statm >> total_pages >> resident_pages)) return 0;
+  return resident_pages * int64_t(sysconf(_SC_PAGESIZE));
+}
 
 void Metrics::record_request(const std::string& endpoint, int status, double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -45,6 +55,7 @@ std::string Metrics::render(int64_t slots) const {
   single("edgerun_queue_depth", "gauge", "Requests waiting for a free slot.", queue_depth_);
   single("edgerun_slots_busy", "gauge", "Slots generating now.", busy_slots_);
   single("edgerun_slots", "gauge", "Slots (parallel sequences) configured.", slots);
+  single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", resident_memory_bytes());
   return o.str();
 }
 

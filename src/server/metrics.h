@@ -10,6 +10,9 @@
 
 namespace edgerun::server {
 
+// Resident memory of this process in bytes (Linux /proc/self/statm); 0 where unknown.
+int64_t resident_memory_bytes();
+
 class Metrics {
  public:
   // One finished HTTP request to `endpoint` ("/v1/chat/completions") with its status and time.

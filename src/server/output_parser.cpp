@@ -15,6 +15,7 @@ size_t partial_suffix(const std::string& text, const std::string& word) {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
+constexpr const char* kToolCallOpen = "<tool_call>";
 constexpr const char* kThinkOpen = "<think>";
 constexpr const char* kThinkClose = "</think>";
 
@@ -116,8 +117,13 @@ bool tool_call_from_json(const nlohmann::json& call, ToolCall& out) {
   return true;
 }
 
-ParsedContent parse_tool_calls(const std::string& text, const std::string& id_prefix) {
-  static const std::string open = "<tool_call>", close = "</tool_call>";
+namespace {
+
+bool is_layout(const std::string& s) { return s.find_first_not_of(" \n") == std::string::npos; }
+
+// The calls in `text` and the text around them, as it is.
+ParsedContent split_tool_calls(const std::string& text, const std::string& id_prefix) {
+  static const std::string open = kToolCallOpen, close = "</tool_call>";
   ParsedContent out;
   size_t pos = 0;
   for (;;) {
@@ -139,8 +145,42 @@ ParsedContent parse_tool_calls(const std::string& text, const std::string& id_pr
     }
     pos = end + close.size();
   }
+  return out;
+}
+
+}  // namespace
+
+ParsedContent parse_tool_calls(const std::string& text, const std::string& id_prefix) {
+  ParsedContent out = split_tool_calls(text, id_prefix);
   // What is left between calls is layout, not an answer.
-  if (!out.tool_calls.empty() && out.content.find_first_not_of(" \n") == std::string::npos) out.content.clear();
+  if (!out.tool_calls.empty() && is_layout(out.content)) out.content.clear();
+  return out;
+}
+
+std::string ToolCallStreamer::push(const std::string& content) {
+  held_ += content;
+  if (in_calls_) return "";
+  const size_t at = held_.find(kToolCallOpen);
+  if (at != std::string::npos) {
+    in_calls_ = true;
+    std::string out = held_.substr(0, at);
+    // Whitespace alone waits: it is dropped if only calls follow (as parse_tool_calls does).
+    if (is_layout(out)) return "";
+    held_.erase(0, at);
+    streamed_text_ = true;
+    return out;
+  }
+  const size_t keep = partial_suffix(held_, kToolCallOpen);
+  std::string out = held_.substr(0, held_.size() - keep);
+  if (is_layout(out)) return "";
+  held_.erase(0, held_.size() - keep);
+  streamed_text_ = true;
+  return out;
+}
+
+ParsedContent ToolCallStreamer::finish(const std::string& id_prefix) {
+  ParsedContent out = split_tool_calls(std::exchange(held_, ""), id_prefix);
+  if (!out.tool_calls.empty() && !streamed_text_ && is_layout(out.content)) out.content.clear();
   return out;
 }
 

@@ -55,6 +55,21 @@ struct ParsedContent {
 };
 ParsedContent parse_tool_calls(const std::string& text, const std::string& id_prefix);
 
+// Streams the content of a reply that may call tools: text before the first <tool_call> goes
+// out as it arrives (a possible beginning of the tag, and leading whitespace, wait); from the
+// tag on, text is held and parsed when the reply is complete. The streamed text plus finish()'s
+// content equals parse_tool_calls() of the whole text.
+class ToolCallStreamer {
+ public:
+  std::string push(const std::string& content);  // what can be sent now
+  ParsedContent finish(const std::string& id_prefix);
+
+ private:
+  std::string held_;
+  bool in_calls_ = false;
+  bool streamed_text_ = false;  // answer text already went out: trailing layout is kept
+};
+
 // A tool call from the JSON object {"name": ..., "arguments": ...} (arguments an object or a
 // JSON string). False when the object is not of that shape.
 bool tool_call_from_json(const nlohmann::json& call, ToolCall& out);

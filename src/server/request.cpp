@@ -47,6 +47,7 @@ double number_in(const ojson& obj, const char* name, double lo, double hi) {
 int64_t integer(const ojson& v, const std::string& param) {
   if (!v.is_number_integer() && !(v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()))
     wrong_type(param, "an integer", v);
+  if (v.is_number_float() && !(std::abs(v.get<double>()) < 9.0e18)) bad_request(param, "is out of range");
   return v.is_number_unsigned() ? int64_t(std::min<uint64_t>(v.get<uint64_t>(), INT64_MAX)) : v.get<int64_t>();
 }
 
@@ -54,6 +55,18 @@ GenerationParams parse_params(const ojson& j) {
   GenerationParams p;
   if (field(j, "temperature")) p.temperature = float(number_in(j, "temperature", 0, 2));
   if (field(j, "top_p")) p.top_p = float(number_in(j, "top_p", 0, 1));
+  if (field(j, "frequency_penalty")) p.frequency_penalty = float(number_in(j, "frequency_penalty", -2, 2));
+  if (field(j, "presence_penalty")) p.presence_penalty = float(number_in(j, "presence_penalty", -2, 2));
+  // Options that change what a reply contains, which this server does not produce: refused
+  // rather than silently ignored.
+  if (const ojson* v = field(j, "logprobs"); v && !(v->is_boolean() && !v->get<bool>()) && !(v->is_number() && v->get<double>() == 0))
+    bad_request("logprobs", "log probabilities are not supported");
+  if (field(j, "top_logprobs")) bad_request("top_logprobs", "log probabilities are not supported");
+  if (const ojson* v = field(j, "logit_bias"); v && !(v->is_object() && v->empty()))
+    bad_request("logit_bias", "is not supported");
+  if (const ojson* v = field(j, "best_of"); v && integer(*v, "best_of") != 1) bad_request("best_of", "only best_of=1 is supported");
+  if (const ojson* v = field(j, "suffix"); v && !(v->is_string() && v->get<std::string>().empty()))
+    bad_request("suffix", "is not supported");
   for (const char* name : {"max_tokens", "max_completion_tokens"}) {
     if (const ojson* v = field(j, name)) {
       p.max_tokens = integer(*v, name);

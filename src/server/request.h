@@ -14,7 +14,7 @@ namespace edgerun::server {
 
 // Settings common to both endpoints.
 struct GenerationParams {
-  std::optional<float> temperature, top_p;
+  std::optional<float> temperature, top_p, frequency_penalty, presence_penalty;
   std::optional<int64_t> max_tokens;
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;

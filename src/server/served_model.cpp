@@ -90,6 +90,8 @@ void ServedModel::set_limits(GenerationJob& job, const GenerationParams& p, int6
   SamplerParams s = model_.generation_defaults.value_or(SamplerParams{});
   if (p.temperature) s.temperature = *p.temperature;
   if (p.top_p) s.top_p = *p.top_p;
+  if (p.frequency_penalty) s.frequency_penalty = *p.frequency_penalty;
+  if (p.presence_penalty) s.presence_penalty = *p.presence_penalty;
   s.seed = p.seed ? *p.seed : std::random_device{}();
   job.sampling = s;
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -25,16 +25,21 @@ void check_sampler_params(const SamplerParams& p) {
   if (!(p.top_p > 0 && p.top_p <= 1)) fail("--top-p", "must be in (0, 1]");
   if (!(p.min_p >= 0 && p.min_p <= 1)) fail("--min-p", "must be in [0, 1]");
   if (!(p.repeat_penalty > 0) || !std::isfinite(p.repeat_penalty)) fail("--repeat-penalty", "must be > 0");
+  if (!(p.frequency_penalty >= -2 && p.frequency_penalty <= 2)) fail("frequency_penalty", "must be in [-2, 2]");
+  if (!(p.presence_penalty >= -2 && p.presence_penalty <= 2)) fail("presence_penalty", "must be in [-2, 2]");
 }
 
 int32_t Sampler::sample(float* logits, int64_t n, const std::vector<int32_t>& history) {
-  if (p_.repeat_penalty != 1.0f) {
+  const bool openai_penalties = p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f;
+  if (p_.repeat_penalty != 1.0f || openai_penalties) {
     const size_t from = p_.repeat_last_n < 0 ? 0 : history.size() - std::min(history.size(), size_t(p_.repeat_last_n));
-    std::unordered_set<int32_t> seen(history.begin() + long(from), history.end());
-    for (int32_t id : seen) {
+    std::unordered_map<int32_t, int> counts;
+    for (size_t i = from; i < history.size(); ++i) ++counts[history[i]];
+    for (const auto& [id, count] : counts) {
       if (id < 0 || id >= n) continue;
       float& l = logits[id];
-      l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+      if (p_.repeat_penalty != 1.0f) l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+      l -= float(count) * p_.frequency_penalty + p_.presence_penalty;
     }
   }
   if (p_.temperature <= 0)  // greedy: the first maximum, like argmax

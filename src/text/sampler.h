@@ -14,7 +14,9 @@ struct SamplerParams {
   float top_p = 0.95f;       // 1 = off
   float min_p = 0.05f;       // 0 = off
   float repeat_penalty = 1.0f;  // 1 = off; HF semantics: logit>0 → /r, else ×r
-  int repeat_last_n = 64;    // how many recent tokens the penalty looks at (-1 = all)
+  int repeat_last_n = 64;    // how many recent tokens the penalties look at (-1 = all)
+  // OpenAI's penalties: logit −= count·frequency_penalty + (count > 0)·presence_penalty.
+  float frequency_penalty = 0.0f, presence_penalty = 0.0f;
   uint64_t seed = 0;
 };
 

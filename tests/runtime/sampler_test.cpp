@@ -32,6 +32,20 @@ TEST(Sampler, RepetitionPenaltyFollowsHfSemantics) {
   EXPECT_EQ(s2.sample(m.data(), 2, {0}), 1);  // -1 × 2 = -2 < -1.5
 }
 
+TEST(Sampler, FrequencyAndPresencePenaltiesFollowOpenAI) {
+  SamplerParams p;
+  p.temperature = 0;
+  p.frequency_penalty = 0.5f;
+  p.presence_penalty = 0.25f;
+  Sampler s(p);
+  std::vector<float> l = {3.0f, 2.0f, 1.0f};
+  // id 0 seen three times: 3 − 3·0.5 − 0.25; id 2 once: 1 − 0.5 − 0.25; id 1 not at all.
+  EXPECT_EQ(s.sample(l.data(), 3, {0, 2, 0, 0}), 1);
+  EXPECT_FLOAT_EQ(l[0], 1.25f);
+  EXPECT_FLOAT_EQ(l[1], 2.0f);
+  EXPECT_FLOAT_EQ(l[2], 0.25f);
+}
+
 TEST(Sampler, SeedIsReproducibleAndDistributionFollowsProbabilities) {
   SamplerParams p;
   p.temperature = 1.0f;

@@ -142,3 +142,49 @@ test('a forced tool call comes back as tool_calls and the result can be sent bac
   });
   assert.equal(typeof followUp.choices[0].message.content, 'string');
 });
+
+const weatherTool = [{
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 16 } }, required: ['city'] },
+  },
+}];
+
+test('with tools offered, a plain answer still streams as it is generated', async () => {
+  const request = { ...greedy, messages: hello, tools: weatherTool, max_tokens: 24 };
+  const whole = await client.chat.completions.create(request);
+  assert.equal(whole.choices[0].message.tool_calls, undefined);
+  const stream = await client.chat.completions.create({ ...request, stream: true });
+  const pieces = [];
+  let finish = null;
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    if (choice?.delta?.content) pieces.push(choice.delta.content);
+    finish = choice?.finish_reason ?? finish;
+  }
+  assert.equal(pieces.join(''), whole.choices[0].message.content);
+  assert.ok(pieces.length > 3, `content came in ${pieces.length} piece(s), not as it was generated`);
+  assert.equal(finish, whole.choices[0].finish_reason);
+});
+
+test('a forced tool call streams as a tool_calls delta', async () => {
+  const request = {
+    ...greedy, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: weatherTool,
+    tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 100,
+  };
+  const whole = await client.chat.completions.create(request);
+  const stream = await client.chat.completions.create({ ...request, stream: true });
+  const calls = [];
+  let finish = null;
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    for (const c of choice?.delta?.tool_calls ?? []) calls.push(c);
+    finish = choice?.finish_reason ?? finish;
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].index, 0);
+  assert.equal(calls[0].function.name, 'get_weather');
+  assert.equal(calls[0].function.arguments, whole.choices[0].message.tool_calls[0].function.arguments);
+});

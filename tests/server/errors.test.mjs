@@ -72,7 +72,7 @@ test('a client leaving mid-stream leaves the server healthy', async () => {
   } catch {
     // the client reports the abort as an error or simply ends the stream
   }
-  assert.equal(chunks, 3);
+  assert.ok(chunks >= 3);  // chunks already received may still be delivered after the abort
   // The server notices the closed connection and frees the slot long before 1000 tokens.
   let busy = '';
   for (let i = 0; i < 50 && busy !== '0'; ++i) {
@@ -95,4 +95,32 @@ test('/metrics reports counters, a latency histogram and the queue depth', async
   assert.match(text, /edgerun_prompt_tokens_total [1-9]\d*/);
   assert.match(text, /edgerun_request_duration_seconds_bucket\{le="\+Inf"\} \d+/);
   assert.match(text, /edgerun_queue_depth \d+/);
+});
+
+test('a client leaving before a non-streamed reply is complete stops its generation', async () => {
+  const before = await (await fetch(url + '/metrics')).text();
+  const left = Number(before.match(/edgerun_requests_total\{endpoint="\/v1\/chat\/completions",status="499"\} (\d+)/)?.[1] ?? 0);
+  const controller = new AbortController();
+  const pending = fetch(url + '/v1/chat/completions', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: controller.signal,
+    body: JSON.stringify({ model: 'tiny', messages: user, max_tokens: 1800, temperature: 0 }),
+  }).catch(() => 'aborted');
+  // Wait until the request is generating, then hang up.
+  let busy = '0';
+  for (let i = 0; i < 100 && busy === '0'; ++i) {
+    busy = (await (await fetch(url + '/metrics')).text()).match(/edgerun_slots_busy (\d+)/)[1];
+    if (busy === '0') await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.notEqual(busy, '0', 'the request never started');
+  controller.abort();
+  assert.equal(await pending, 'aborted');
+  let text = '';
+  for (let i = 0; i < 100; ++i) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    text = await (await fetch(url + '/metrics')).text();
+    if (text.match(/edgerun_slots_busy (\d+)/)[1] === '0') break;
+  }
+  assert.match(text, /edgerun_slots_busy 0/);
+  const now = Number(text.match(/edgerun_requests_total\{endpoint="\/v1\/chat\/completions",status="499"\} (\d+)/)?.[1] ?? 0);
+  assert.equal(now, left + 1, 'the abandoned request is counted as 499');
 });

@@ -74,6 +74,49 @@ TEST(ToolCalls, ParsesBlocksAndKeepsInvalidOnesAsText) {
   EXPECT_EQ(bad.content, "Sure. <tool_call>{oops}</tool_call> <tool_call>{\"name\":");
 }
 
+TEST(ToolCallStreamer, StreamsTheTextBeforeCallsAndMatchesTheWholeParse) {
+  const std::string texts[] = {
+      "Let me check.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n</tool_call>\n",
+      "\n<tool_call>{\"name\": \"f\"}</tool_call>\n<tool_call>{\"name\": \"g\"}</tool_call>",
+      "Hi \n<tool_call>{\"name\": \"f\"}</tool_call>\n",
+      "No calls here, only <tool text and a < sign.",
+      "Broken: <tool_call>{oops}</tool_call> tail",
+      "Unfinished <tool_call>{\"name\": \"f\"",
+      "  \n ",
+  };
+  for (const std::string& text : texts) {
+    const ParsedContent whole = parse_tool_calls(text, "c");
+    // Every way of cutting the text in two, and one byte at a time.
+    std::vector<std::vector<std::string>> splits;
+    for (size_t cut = 0; cut <= text.size(); ++cut) splits.push_back({text.substr(0, cut), text.substr(cut)});
+    std::vector<std::string> bytes;
+    for (char c : text) bytes.emplace_back(1, c);
+    splits.push_back(bytes);
+    for (const auto& pieces : splits) {
+      ToolCallStreamer s;
+      std::string streamed;
+      for (const std::string& p : pieces) {
+        const std::string out = s.push(p);
+        EXPECT_EQ(out.find("<tool_call>"), std::string::npos) << text;
+        streamed += out;
+      }
+      const ParsedContent rest = s.finish("c");
+      EXPECT_EQ(streamed + rest.content, whole.content) << text;
+      ASSERT_EQ(rest.tool_calls.size(), whole.tool_calls.size()) << text;
+      for (size_t i = 0; i < whole.tool_calls.size(); ++i) {
+        EXPECT_EQ(rest.tool_calls[i].name, whole.tool_calls[i].name);
+        EXPECT_EQ(rest.tool_calls[i].arguments, whole.tool_calls[i].arguments);
+        EXPECT_EQ(rest.tool_calls[i].id, whole.tool_calls[i].id);
+      }
+    }
+  }
+  // The text before a call is sent before the reply ends, not held to the end.
+  ToolCallStreamer s;
+  EXPECT_EQ(s.push("Let me check the weather. <tool"), "Let me check the weather. ");
+  EXPECT_EQ(s.push("_call>{\"name\": \"f\"}</tool_call>"), "");
+  EXPECT_EQ(s.finish("c").tool_calls.size(), 1u);
+}
+
 TEST(Response, ChatCompletionAndChunksHaveTheOpenAIShape) {
   const ReplyHeader h{"chatcmpl-1", 100, "m"};
   const ojson msg = assistant_message("", "hmm", {{"call_0", "f", "{}"}});

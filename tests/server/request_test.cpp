@@ -86,6 +86,13 @@ TEST(ChatRequest, EveryBadFieldIsA400NamingIt) {
       {"{" + kUser + R"(,"response_format":{"type":"json_schema"}})", "response_format.json_schema"},
       {"{" + kUser + R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x"}}})", "response_format.json_schema.schema"},
       {"{" + kUser + R"(,"chat_template_kwargs":[]})", "chat_template_kwargs"},
+      {"{" + kUser + R"(,"max_tokens":1e30})", "max_tokens"},
+      {"{" + kUser + R"(,"seed":-1e300})", "seed"},
+      {"{" + kUser + R"(,"frequency_penalty":3})", "frequency_penalty"},
+      {"{" + kUser + R"(,"presence_penalty":"x"})", "presence_penalty"},
+      {"{" + kUser + R"(,"logprobs":true})", "logprobs"},
+      {"{" + kUser + R"(,"top_logprobs":2})", "top_logprobs"},
+      {"{" + kUser + R"(,"logit_bias":{"50256":-100}})", "logit_bias"},
   };
   for (const auto& [body, param] : cases) {
     const ApiError e = chat_error(body);
@@ -93,6 +100,13 @@ TEST(ChatRequest, EveryBadFieldIsA400NamingIt) {
     EXPECT_EQ(e.param, param) << body << " → " << e.what();
     EXPECT_EQ(e.type, "invalid_request_error");
   }
+}
+
+TEST(ChatRequest, HarmlessDefaultsOfUnsupportedOptionsAreAccepted) {
+  const ChatRequest r = parse_chat_request("{" + kUser +
+      R"(,"logprobs":false,"logit_bias":{},"frequency_penalty":0.5,"presence_penalty":-0.25})");
+  EXPECT_EQ(*r.params.frequency_penalty, 0.5f);
+  EXPECT_EQ(*r.params.presence_penalty, -0.25f);
 }
 
 TEST(CompletionRequest, ValidatesPromptAndEcho) {
