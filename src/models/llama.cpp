@@ -108,50 +108,80 @@ LlamaState LlamaModel::new_state(int64_t context, DType kv_type) const {
   return s;
 }
 
+int64_t LlamaModel::max_batch_tokens() { return kMaxChunk; }
+
+void LlamaModel::check_chunk(const SequenceChunk& c) const {
+  if (c.n <= 0) fail("forward", "no tokens to process");
+  if (c.state->n_past + c.n > c.state->context)
+    fail("context", std::to_string(c.state->n_past + c.n) + " tokens do not fit in the context of " +
+                        std::to_string(c.state->context) + " tokens");
+  for (int64_t i = 0; i < c.n; ++i)
+    if (c.tokens[i] < 0 || c.tokens[i] >= cfg_.vocab_size)
+      fail("input", "token id " + std::to_string(c.tokens[i]) + " is outside the vocabulary (size " +
+                        std::to_string(cfg_.vocab_size) + ")");
+}
+
 void LlamaModel::forward(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
                          float* logits, bool all_logits) const {
-  if (n <= 0) fail("forward", "no tokens to process");
-  if (state.n_past + n > state.context)
-    fail("context", std::to_string(state.n_past + n) + " tokens do not fit in the context of " +
-                        std::to_string(state.context) + " tokens");
-  for (int64_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= cfg_.vocab_size)
-      fail("input", "token id " + std::to_string(tokens[i]) + " is outside the vocabulary (size " +
-                        std::to_string(cfg_.vocab_size) + ")");
+  check_chunk({tokens, n, &state, logits, all_logits});
   for (int64_t done = 0; done < n; done += kMaxChunk) {
     const int64_t m = std::min(kMaxChunk, n - done);
     const bool last_chunk = done + m == n;
-    if (all_logits) forward_chunk(tokens + done, m, state, pool, logits + done * cfg_.vocab_size, true);
-    else forward_chunk(tokens + done, m, state, pool, last_chunk ? logits : nullptr, false);
+    float* out = all_logits ? logits + done * cfg_.vocab_size : last_chunk ? logits : nullptr;
+    run_batch({{tokens + done, m, &state, out, all_logits}}, pool);
   }
 }
 
-void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
-                               float* logits, bool all_logits) const {
+void LlamaModel::forward_batch(const std::vector<SequenceChunk>& chunks, ThreadPool& pool) const {
+  int64_t total = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    check_chunk(chunks[i]);
+    total += chunks[i].n;
+    for (size_t j = 0; j < i; ++j)
+      if (chunks[j].state == chunks[i].state) fail("forward", "a batch holds the same sequence twice");
+  }
+  if (total > kMaxChunk) fail("forward", "a batch of " + std::to_string(total) + " tokens is over the limit of " + std::to_string(kMaxChunk));
+  if (total > 0) run_batch(chunks, pool);
+}
+
+// The forward pass over the rows of all chunks together: norms, projections and the MLP see one
+// [rows, hidden] matrix; positions, the KV cache and attention are per chunk.
+void LlamaModel::run_batch(const std::vector<SequenceChunk>& chunks, ThreadPool& pool) const {
   const int64_t H = cfg_.hidden_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim(), F = cfg_.intermediate_size;
-  const int64_t start = state.n_past;
+  int64_t n = 0;
+  std::vector<int64_t> first_row, position;  // per chunk; per row
+  for (const SequenceChunk& c : chunks) {
+    first_row.push_back(n);
+    for (int64_t t = 0; t < c.n; ++t) position.push_back(c.state->n_past + t);
+    n += c.n;
+  }
   std::vector<float> x(size_t(n * H)), xn(size_t(n * H)), q(size_t(n * Q)), k(size_t(n * KV)),
       v(size_t(n * KV)), att(size_t(n * Q)), gate(size_t(n * F)), up(size_t(n * F));
-  for (int64_t t = 0; t < n; ++t) tensor_row_to_f32(*embed_, tokens[t], &x[t * H]);
+  for (size_t c = 0; c < chunks.size(); ++c)
+    for (int64_t t = 0; t < chunks[c].n; ++t) tensor_row_to_f32(*embed_, chunks[c].tokens[t], &x[(first_row[c] + t) * H]);
   const AttentionShape shape{cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, float(1.0 / std::sqrt(double(cfg_.head_dim)))};
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     const Layer& L = layers_[size_t(l)];
-    const size_t layer_bytes = size_t(state.context) * kv_row_bytes(state.kv_type, KV);
-    const KVCacheView cache{state.kv_type, state.k.get() + size_t(l) * layer_bytes, state.v.get() + size_t(l) * layer_bytes};
     // Attention block.
     for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
     matmul_shared_input(xn.data(), n, {{L.wq, q.data()}, {L.wk, k.data()}, {L.wv, v.data()}}, pool);
     if (cfg_.layer_uses_rope[size_t(l)]) {
       for (int64_t t = 0; t < n; ++t) {
-        apply_rope(rope_, &q[t * Q], cfg_.n_heads, cfg_.head_dim, start + t);
-        apply_rope(rope_, &k[t * KV], cfg_.n_kv_heads, cfg_.head_dim, start + t);
+        apply_rope(rope_, &q[t * Q], cfg_.n_heads, cfg_.head_dim, position[t]);
+        apply_rope(rope_, &k[t * KV], cfg_.n_kv_heads, cfg_.head_dim, position[t]);
       }
     }
     if (cfg_.query_temperature.enabled())  // after RoPE, queries only (keys go to the cache as they are)
-      for (int64_t t = 0; t < n; ++t) scale_inplace(&q[t * Q], cfg_.query_temperature.factor(start + t), Q);
-    store_kv(k.data(), v.data(), n, start, KV, cache);
-    attention(q.data(), n, start, cache, shape, att.data(), pool);
+      for (int64_t t = 0; t < n; ++t) scale_inplace(&q[t * Q], cfg_.query_temperature.factor(position[t]), Q);
+    for (size_t c = 0; c < chunks.size(); ++c) {
+      const LlamaState& state = *chunks[c].state;
+      const size_t layer_bytes = size_t(state.context) * kv_row_bytes(state.kv_type, KV);
+      const KVCacheView cache{state.kv_type, state.k.get() + size_t(l) * layer_bytes, state.v.get() + size_t(l) * layer_bytes};
+      const int64_t r = first_row[c];
+      store_kv(&k[r * KV], &v[r * KV], chunks[c].n, state.n_past, KV, cache);
+      attention(&q[r * Q], chunks[c].n, state.n_past, cache, shape, &att[r * Q], pool);
+    }
     matmul(att.data(), n, *L.wo, xn.data(), pool);
     add_inplace(x.data(), xn.data(), n * H);
     // MLP block (SwiGLU).
@@ -161,12 +191,28 @@ void LlamaModel::forward_chunk(const int32_t* tokens, int64_t n, LlamaState& sta
     matmul(gate.data(), n, *L.w_down, xn.data(), pool);
     add_inplace(x.data(), xn.data(), n * H);
   }
-  state.n_past += n;
-  if (!logits) return;
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t rows = n - first;
-  for (int64_t t = first; t < n; ++t) rmsnorm(&x[t * H], final_norm_.data(), float(cfg_.rms_norm_eps), H, &xn[(t - first) * H]);
-  matmul(xn.data(), rows, *lm_head_, logits, pool);
+  for (const SequenceChunk& c : chunks) c.state->n_past += c.n;
+
+  // Final norm and LM head for the rows whose logits are wanted, in one matmul.
+  std::vector<int64_t> rows;
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    if (!chunks[c].logits) continue;
+    for (int64_t t = chunks[c].all_logits ? 0 : chunks[c].n - 1; t < chunks[c].n; ++t) rows.push_back(first_row[c] + t);
+  }
+  if (rows.empty()) return;
+  for (size_t i = 0; i < rows.size(); ++i)
+    rmsnorm(&x[rows[i] * H], final_norm_.data(), float(cfg_.rms_norm_eps), H, &xn[int64_t(i) * H]);
+  const int64_t V = cfg_.vocab_size;
+  if (chunks.size() == 1) return matmul(xn.data(), int64_t(rows.size()), *lm_head_, chunks[0].logits, pool);
+  std::vector<float> all(rows.size() * size_t(V));
+  matmul(xn.data(), int64_t(rows.size()), *lm_head_, all.data(), pool);
+  size_t i = 0;
+  for (const SequenceChunk& c : chunks) {
+    if (!c.logits) continue;
+    const int64_t count = c.all_logits ? c.n : 1;
+    std::copy(all.begin() + long(i) * V, all.begin() + long(i + size_t(count)) * V, c.logits);
+    i += size_t(count);
+  }
 }
 
 }  // namespace edgerun

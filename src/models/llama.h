@@ -64,6 +64,16 @@ struct LlamaState {
   std::unique_ptr<uint8_t[]> k, v;  // [layer][context][kv_dim] in kv_type
 };
 
+// One sequence's share of a batched forward pass: `n` tokens appended to `state` at its n_past;
+// logits [n, vocab] when all_logits, else the last position's [vocab]; none when logits is null.
+struct SequenceChunk {
+  const int32_t* tokens = nullptr;
+  int64_t n = 0;
+  LlamaState* state = nullptr;
+  float* logits = nullptr;
+  bool all_logits = false;
+};
+
 class LlamaModel {
  public:
   // Binds every weight by name, checking shapes, before anything is computed.
@@ -78,6 +88,11 @@ class LlamaModel {
   // not fit in the context or an id is outside the vocabulary.
   void forward(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
                float* logits, bool all_logits) const;
+  // Several sequences in one pass (the server's concurrent requests): every weight is read once
+  // for all of their tokens, and each attends only to its own cache. States must be distinct;
+  // at most max_batch_tokens() tokens in all.
+  void forward_batch(const std::vector<SequenceChunk>& chunks, ThreadPool& pool) const;
+  static int64_t max_batch_tokens();
 
   // Bytes of weights the model reads (for `info` and memory estimates).
   size_t weight_bytes() const;
@@ -87,8 +102,8 @@ class LlamaModel {
     std::vector<float> attn_norm, ffn_norm;  // small; kept as F32 copies
     const Tensor *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
   };
-  void forward_chunk(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
-                     float* logits, bool all_logits) const;
+  void check_chunk(const SequenceChunk& c) const;
+  void run_batch(const std::vector<SequenceChunk>& chunks, ThreadPool& pool) const;
 
   LlamaConfig cfg_;
   RopeTable rope_;

@@ -144,52 +144,83 @@ void Scheduler::run() {
       if (stopping_) break;
       admit(lock);
     }
-    for (auto& s : slots_)
-      if (s->stream) step(*s);
+    advance_busy_slots();
   }
   for (auto& s : slots_)
     if (s->stream) end_job(*s, "error", "the server is shutting down");
 }
 
-void Scheduler::step(Slot& slot) {
-  try {
-    if (slot.stream->cancelled()) end_job(slot, "cancelled");
-    else if (slot.state.n_past < int64_t(slot.job.prompt.size())) prefill(slot);
-    else decode(slot);
-  } catch (const std::exception& e) {
-    // The cache may hold a half-written sequence: forget it rather than reuse it.
-    slot.cached.clear();
-    slot.state.n_past = 0;
-    end_job(slot, "error", e.what());
+void Scheduler::advance_busy_slots() {
+  std::vector<SequenceChunk> batch;
+  std::vector<Slot*> members;
+  std::vector<int32_t> sampled(slots_.size());
+  int64_t budget = LlamaModel::max_batch_tokens();
+  // Generating slots first (one token each, always room), then prompt chunks in what is left.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      Slot& slot = *slots_[i];
+      if (!slot.stream) continue;
+      const int64_t prompt_left = int64_t(slot.job.prompt.size()) - slot.state.n_past;
+      if ((pass == 0) != (prompt_left <= 0)) continue;
+      try {
+        if (slot.stream->cancelled()) {
+          end_job(slot, "cancelled");
+          continue;
+        }
+        if (pass == 0) {
+          const std::optional<int32_t> id = next_token(slot);
+          if (!id) continue;
+          sampled[i] = *id;
+          batch.push_back({&sampled[i], 1, &slot.state, slot.logits.data(), false});
+        } else {
+          const int64_t n = std::min({kPrefillChunk, prompt_left, budget});
+          if (n <= 0) continue;  // over budget: next round
+          // Logits only once the whole prompt is in: they choose the first new token.
+          float* logits = n == prompt_left ? slot.logits.data() : nullptr;
+          batch.push_back({slot.job.prompt.data() + slot.state.n_past, n, &slot.state, logits, false});
+        }
+        budget -= batch.back().n;
+        members.push_back(&slot);
+      } catch (const std::exception& e) {
+        fail_job(slot, e);
+      }
+    }
   }
+  if (batch.empty()) return;
+  try {
+    model_.forward_batch(batch, pool_);
+  } catch (const std::exception& e) {
+    for (Slot* slot : members) fail_job(*slot, e);
+    return;
+  }
+  for (size_t i = 0; i < batch.size(); ++i)
+    members[i]->cached.insert(members[i]->cached.end(), batch[i].tokens, batch[i].tokens + batch[i].n);
 }
 
-void Scheduler::prefill(Slot& slot) {
-  const std::vector<int32_t>& prompt = slot.job.prompt;
-  const int64_t start = slot.state.n_past;
-  const int64_t n = std::min<int64_t>(kPrefillChunk, int64_t(prompt.size()) - start);
-  model_.forward(prompt.data() + start, n, slot.state, pool_, slot.logits.data(), false);
-  slot.cached.insert(slot.cached.end(), prompt.begin() + start, prompt.begin() + start + n);
-}
-
-void Scheduler::decode(Slot& slot) {
+std::optional<int32_t> Scheduler::next_token(Slot& slot) {
   const int64_t vocab = int64_t(slot.logits.size());
   if (slot.constraint) {
-    if (slot.constraint->finished()) return end_job(slot, "stop");
+    if (slot.constraint->finished()) return end_job(slot, "stop"), std::nullopt;
     slot.constraint->mask_logits(slot.logits.data(), vocab);
   }
   const int32_t id = slot.sampler->sample(slot.logits.data(), vocab, slot.history);
   if (std::find(options_.eos_ids.begin(), options_.eos_ids.end(), id) != options_.eos_ids.end())
-    return end_job(slot, "stop");
+    return end_job(slot, "stop"), std::nullopt;
   if (slot.constraint) slot.constraint->accept(id);
   slot.stream->push(id);
   slot.history.push_back(id);
   ++slot.generated;
-  if (slot.constraint && slot.constraint->finished()) return end_job(slot, "stop");
+  if (slot.constraint && slot.constraint->finished()) return end_job(slot, "stop"), std::nullopt;
   if (slot.generated >= slot.job.max_tokens || slot.state.n_past >= slot.state.context)
-    return end_job(slot, "length");
-  model_.forward(&id, 1, slot.state, pool_, slot.logits.data(), false);
-  slot.cached.push_back(id);
+    return end_job(slot, "length"), std::nullopt;
+  return id;
+}
+
+void Scheduler::fail_job(Slot& slot, const std::exception& e) {
+  // The cache may hold a half-written sequence: forget it rather than reuse it.
+  slot.cached.clear();
+  slot.state.n_past = 0;
+  end_job(slot, "error", e.what());
 }
 
 void Scheduler::end_job(Slot& slot, const std::string& reason, const std::string& error) {

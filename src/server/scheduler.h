@@ -1,7 +1,9 @@
 // Slots and the scheduler: N sequences, each with its own KV cache, share one model and one
-// thread pool. One worker thread owns all compute and advances the busy slots in turn (a prefill
-// chunk or one token each), so concurrent streams progress together and the thread pool, which
-// is not reentrant, is only ever used by that thread. Requests beyond N wait in a queue.
+// thread pool. One worker thread owns all compute. Each round it advances every busy slot at
+// once in one batched forward pass (continuous batching): a new token for each generating slot
+// and a prompt chunk for each slot still reading its prompt, so the weights are read once per
+// round rather than once per request. The thread pool, which is not reentrant, is only ever used
+// by that thread. Requests beyond N wait in a queue and join the batch as slots free up.
 //
 // A slot keeps the tokens of its last sequence in its cache; a new request goes to the free slot
 // sharing the longest token prefix with it and only the rest of its prompt is computed.
@@ -86,10 +88,11 @@ class Scheduler {
   struct Slot;
   void run();
   void admit(std::unique_lock<std::mutex>& lock);
-  void step(Slot& slot);
-  void prefill(Slot& slot);
-  void decode(Slot& slot);
+  void advance_busy_slots();
+  // Samples the slot's next token and passes it on; nullopt when that ended the job.
+  std::optional<int32_t> next_token(Slot& slot);
   void end_job(Slot& slot, const std::string& reason, const std::string& error = "");
+  void fail_job(Slot& slot, const std::exception& e);
 
   const LlamaModel& model_;
   ThreadPool& pool_;

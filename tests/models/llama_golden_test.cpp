@@ -68,6 +68,32 @@ TEST_P(LlamaGolden, LogitsAtEveryPositionOfPrompt0) {
   }
 }
 
+// Two sequences advanced together in batches that mix a prompt chunk of one with single tokens
+// of the other (as the server's continuous batching does) give each its own golden logits.
+TEST_P(LlamaGolden, BatchedSequencesMatchTheirGoldenLogits) {
+  const std::vector<int32_t> ids = expected_.ints("prompt0.input_ids");
+  const std::vector<float> want = expected_.floats("prompt0.logits");
+  const int64_t n = int64_t(ids.size()), vocab = model_.config.vocab_size;
+  ASSERT_GE(n, 4);
+  ThreadPool pool(2);
+  LlamaState a = model_.model->new_state(n, DType::F32), b = model_.model->new_state(n, DType::F32);
+  std::vector<float> got_a(size_t(n * vocab)), got_b(size_t(n * vocab));
+  const int64_t first_chunk = n / 2;
+  // Round 1: half of A's prompt and B's first token; then A and B one token per round each.
+  model_.model->forward_batch({{ids.data(), first_chunk, &a, got_a.data(), true}, {ids.data(), 1, &b, got_b.data(), true}}, pool);
+  while (b.n_past < n) {
+    std::vector<SequenceChunk> batch;
+    if (a.n_past < n) batch.push_back({ids.data() + a.n_past, 1, &a, got_a.data() + a.n_past * vocab, true});
+    batch.push_back({ids.data() + b.n_past, 1, &b, got_b.data() + b.n_past * vocab, false});
+    model_.model->forward_batch(batch, pool);
+  }
+  expect_close(got_a.data(), want, "sequence A");
+  expect_close(got_b.data(), want, "sequence B");
+  // The same sequence twice in one batch is refused.
+  LlamaState c = model_.model->new_state(n, DType::F32);
+  EXPECT_THROW(model_.model->forward_batch({{ids.data(), 1, &c, nullptr, false}, {ids.data() + 1, 1, &c, nullptr, false}}, pool), Error);
+}
+
 TEST_P(LlamaGolden, LastLogitsAndGreedyContinuations) {
   ThreadPool pool(2);
   const int64_t vocab = model_.config.vocab_size;
