@@ -114,6 +114,13 @@ void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"rows", "k", "n", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
+// Small batches (the server's concurrent decodes): ideally as fast as one token, since the
+// weights are read once for all of them.
+void batch_shapes(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {1, 2, 4, 8, 16}) b->Args({11008, 2048, n, 2});
+  b->ArgNames({"rows", "k", "n", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 // Decode with the weights resident in L2 (one 512x2048 matrix, reused): the kernels' compute
 // throughput, which must stay well above DRAM bandwidth for decode to be bandwidth-bound.
 void BM_DecodeHot(benchmark::State& state, DType type) {
@@ -136,6 +143,9 @@ BENCHMARK_CAPTURE(BM_DecodeHot, BF16, DType::BF16);
 BENCHMARK_CAPTURE(BM_DecodeHot, F16, DType::F16);
 
 BENCHMARK_CAPTURE(BM_Matmul, Q4_0, DType::Q4_0)->Apply(shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_0_batch, DType::Q4_0)->Apply(batch_shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q8_0_batch, DType::Q8_0)->Apply(batch_shapes);
+BENCHMARK_CAPTURE(BM_Matmul, Q4_K_batch, DType::Q4_K)->Apply(batch_shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q8_0, DType::Q8_0)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q4_K, DType::Q4_K)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, Q6_K, DType::Q6_K)->Apply(shapes);

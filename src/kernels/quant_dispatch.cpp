@@ -94,20 +94,32 @@ void quantize_acts(const float* x, int64_t n, int64_t k, DType wtype, QuantizedA
   });
 }
 
+namespace {
+constexpr int64_t kTokenTileRows = 8;
+// Below this many tokens a matmul is a row-tiled gemv per token; from it on, the packed GEMM
+// (measured: the gemv is compute-bound from 4 tokens on, BM_Matmul/*_batch).
+constexpr int64_t kGemmMinTokens = 4;
+}  // namespace
+
 void gemv_tokens(const QuantizedActs& a, const QuantWeights& w, int64_t r0, int64_t r1, float* y) {
   const QuantVariant& v = active_quant_variant();
   if (a.n == 1) {
     v.gemv(w, r0, r1, a, y);
     return;
   }
-  for (int64_t t = 0; t < a.n; ++t) v.gemv(w, r0, r1, token_view(a, t), y + t * w.rows);
+  // A few rows at a time for all tokens: the rows stay in L1 after the first token reads them,
+  // so the weights come from memory once however many tokens there are.
+  for (int64_t r = r0; r < r1; r += kTokenTileRows) {
+    const int64_t r_end = std::min(r1, r + kTokenTileRows);
+    for (int64_t t = 0; t < a.n; ++t) v.gemv(w, r, r_end, token_view(a, t), y + t * w.rows);
+  }
 }
 
 void matmul_quantized(const QuantizedActs& a, const QuantWeights& w, float* y, ThreadPool& pool) {
   if (a.wtype != w.type || a.k != w.k) fail("matmul", "activations were quantized for another weight");
   const QuantVariant& v = active_quant_variant();
-  // A few tokens: one streaming pass over the weights per token beats packing them.
-  if (a.n < 4) {
+  // A few tokens: one streaming pass over the weights for all of them beats packing them.
+  if (a.n < kGemmMinTokens) {
     pool.parallel_for(w.rows, [&](int64_t r0, int64_t r1, int) { gemv_tokens(a, w, r0, r1, y); }, 16);
     return;
   }

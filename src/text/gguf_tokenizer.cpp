@@ -11,6 +11,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include "text/gguf_token_type.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "text/bpe.h"
@@ -22,14 +23,6 @@ namespace edgerun {
 
 namespace {
 
-enum TokenType : int32_t {
-  kNormal = 1,
-  kUnknown = 2,
-  kControl = 3,
-  kUserDefined = 4,
-  kUnused = 5,
-  kByte = 6
-};
 
 // Split regexes per tokenizer.ggml.pre, applied one after the other (matches and the text
 // between them both become pieces). Patterns as llama.cpp runs them.
@@ -121,7 +114,7 @@ class GgufTokenizer : public Tokenizer {
   bool is_special(int32_t id) const override {
     if (id < 0 || id >= vocab_size()) return false;
     const int32_t t = types_[static_cast<size_t>(id)];
-    return t == kControl || t == kUnknown;
+    return t == kGgufTokenControl || t == kGgufTokenUnknown;
   }
   std::string token_bytes(int32_t id) const override {
     std::string bytes;
@@ -194,7 +187,7 @@ GgufTokenizer::GgufTokenizer(const GgufFile& g) {
     for (size_t i = 0; i < n; ++i)
       scores_[i] = static_cast<float>((*scores)[i].as_float("tokenizer.ggml.scores"));
   }
-  types_.assign(n, kNormal);
+  types_.assign(n, kGgufTokenNormal);
   if (const auto* types = numeric_array("tokenizer.ggml.token_type")) {
     for (size_t i = 0; i < n; ++i)
       types_[i] = static_cast<int32_t>((*types)[i].as_int("tokenizer.ggml.token_type"));
@@ -253,7 +246,7 @@ GgufTokenizer::GgufTokenizer(const GgufFile& g) {
 
   for (size_t i = 0; i < n; ++i) {
     const int32_t t = types_[i];
-    if (t == kControl || t == kUserDefined || t == kUnknown)
+    if (t == kGgufTokenControl || t == kGgufTokenUserDefined || t == kGgufTokenUnknown)
       specials_.push_back(static_cast<int32_t>(i));
   }
   std::stable_sort(specials_.begin(), specials_.end(), [&](int32_t a, int32_t b) {
@@ -482,14 +475,14 @@ void GgufTokenizer::append_token_bytes(int32_t id, bool skip_special, std::strin
   if (id < 0 || id >= vocab_size()) return;
   const std::string& t = tokens_[static_cast<size_t>(id)];
   switch (types_[static_cast<size_t>(id)]) {
-    case kControl:
-    case kUnknown:
+    case kGgufTokenControl:
+    case kGgufTokenUnknown:
       if (!skip_special) bytes += t;
       break;
-    case kUserDefined:
+    case kGgufTokenUserDefined:
       bytes += t;
       break;
-    case kByte: {
+    case kGgufTokenByte: {
       const int b = spm_ ? hex_byte(t)
                          : (text::utf8_codepoints(t).size() == 1
                                 ? text::unicode_to_byte(text::utf8_codepoints(t)[0])
@@ -500,7 +493,7 @@ void GgufTokenizer::append_token_bytes(int32_t id, bool skip_special, std::strin
         bytes += t;  // malformed byte token: its text
       break;
     }
-    case kNormal:
+    case kGgufTokenNormal:
       if (spm_) {
         for (size_t i = 0; i < t.size();) {
           if (t.compare(i, 3, "\xE2\x96\x81") == 0) {

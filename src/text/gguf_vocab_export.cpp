@@ -1,6 +1,7 @@
 // tokenizer.json → tokenizer.ggml.*. Follows convert_hf_to_gguf.py (get_vocab_base,
 // _set_vocab_gpt2, gguf-py SpecialVocab) in what it writes; the pre-tokenizer is recognised from
 // its configuration instead of hashing the tokenizer's output on a probe string.
+#include "text/gguf_token_type.h"
 #include "text/gguf_vocab_export.h"
 
 #include <algorithm>
@@ -20,7 +21,6 @@ namespace edgerun {
 
 namespace {
 
-enum TokenType : int32_t { kNormal = 1, kControl = 3, kUserDefined = 4, kUnused = 5 };
 
 // Split regexes as they appear in tokenizer.json (Split.pattern.Regex), by llama.cpp pre name.
 const char* const kLlama3Regex =
@@ -134,16 +134,16 @@ void Exporter::read_vocab(const json& root, const json& tconf, int64_t vocab_siz
   for (const auto& [tok, id] : vocab->items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0)
       fail(tok_file_ + ": field 'model.vocab'", "token '" + tok + "' has no valid id");
-    by_id[id.get<int64_t>()] = {tok, kNormal};
+    by_id[id.get<int64_t>()] = {tok, kGgufTokenNormal};
   }
   std::set<int64_t> added_ids;
   auto add_token = [&](const json& a, int64_t id, const std::string& where) {
     if (!a.is_object() || id < 0 || !field(a, "content") || !a["content"].is_string())
       fail(where, "expected {\"id\": <int>, \"content\": <string>, ...}");
     std::string content = a["content"].get<std::string>();
-    int32_t type = kControl;
+    int32_t type = kGgufTokenControl;
     if (!bool_field(a, "special", false) && !looks_special(content)) {
-      type = kUserDefined;
+      type = kGgufTokenUserDefined;
       // llama.cpp matches user-defined tokens in raw text: SentencePiece's U+2581 means space.
       for (size_t p; (p = content.find("\xE2\x96\x81")) != std::string::npos;) content.replace(p, 3, " ");
     }
@@ -183,7 +183,7 @@ void Exporter::read_vocab(const json& root, const json& tconf, int64_t vocab_siz
     auto it = by_id.find(id);
     // Ids the tokenizer never produces still need a row in the GGUF list (the embedding has it).
     std::string tok = it == by_id.end() ? "[PAD" + std::to_string(id) + "]" : it->second.first;
-    v_.token_types[size_t(id)] = it == by_id.end() ? kUnused : it->second.second;
+    v_.token_types[size_t(id)] = it == by_id.end() ? kGgufTokenUnused : it->second.second;
     // llama.cpp asserts every token string is unique; refuse here with a message instead.
     auto [pos, inserted] = ids_.emplace(tok, id);
     if (!inserted)
@@ -388,10 +388,10 @@ GgufVocab export_tekken_vocab(const std::string& dir, int64_t vocab_size) {
   std::unordered_map<std::string, int64_t> ids;
   for (int64_t id = 0; id < n; ++id) {
     std::string tok;
-    int32_t type = kNormal;
-    if (id < t.num_special()) tok = t.specials[size_t(id)], type = kControl;
+    int32_t type = kGgufTokenNormal;
+    if (id < t.num_special()) tok = t.specials[size_t(id)], type = kGgufTokenControl;
     else if (id < t.vocab_size()) tok = text::bytes_to_byte_level(t.tokens[size_t(id - t.num_special())]);
-    else tok = "[PAD" + std::to_string(id) + "]", type = kUnused;  // embedding rows past the tokenizer
+    else tok = "[PAD" + std::to_string(id) + "]", type = kGgufTokenUnused;  // embedding rows past the tokenizer
     // llama.cpp asserts every token string is unique; refuse here with a message instead.
     if (auto [pos, inserted] = ids.emplace(tok, id); !inserted)
       fail(t.file, "token '" + tok + "' appears twice (ids " + std::to_string(pos->second) + " and " + std::to_string(id) +
