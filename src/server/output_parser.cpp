@@ -130,7 +130,19 @@ ParsedContent split_tool_calls(const std::string& text, const std::string& id_pr
     const size_t start = text.find(open, pos);
     const size_t end = start == std::string::npos ? start : text.find(close, start + open.size());
     if (end == std::string::npos) {
-      out.content += text.substr(pos);
+      // A last call the reply ended in before its closing tag (the model stopped right after
+      // the object) still counts when the rest is exactly one valid call.
+      ToolCall call;
+      const nlohmann::json last = start == std::string::npos
+                                      ? nlohmann::json()
+                                      : nlohmann::json::parse(text.substr(start + open.size()), nullptr, false);
+      if (!last.is_discarded() && tool_call_from_json(last, call)) {
+        out.content += text.substr(pos, start - pos);
+        call.id = id_prefix + std::to_string(out.tool_calls.size());
+        out.tool_calls.push_back(std::move(call));
+      } else {
+        out.content += text.substr(pos);
+      }
       break;
     }
     const std::string body = text.substr(start + open.size(), end - start - open.size());

@@ -57,7 +57,7 @@ struct Scheduler::Slot {
   std::shared_ptr<JobStream> stream;
   GenerationJob job;
   std::optional<Sampler> sampler;
-  std::unique_ptr<GrammarConstraint> constraint;
+  std::unique_ptr<TokenConstraint> constraint;
   std::vector<int32_t> history;  // prompt + generated, for the repetition penalty
   std::vector<float> logits;
   int64_t generated = 0;
@@ -122,9 +122,11 @@ void Scheduler::admit(std::unique_lock<std::mutex>&) {
     best->stream = std::move(stream);
     best->stream->set_cached_prompt_tokens(int64_t(reuse));
     best->sampler.emplace(best->job.sampling);
-    best->constraint = best->job.grammar
-                           ? std::make_unique<GrammarConstraint>(best->job.grammar, options_.eos_ids)
-                           : nullptr;
+    best->constraint.reset();
+    if (best->job.grammar)
+      best->constraint = std::make_unique<GrammarConstraint>(best->job.grammar, options_.eos_ids);
+    else if (best->job.tool_call_grammar)
+      best->constraint = std::make_unique<LazyGrammar>(best->job.tool_call_grammar, "<tool_call>", options_.eos_ids);
     best->history = best->job.prompt;
     best->generated = 0;
     best->last_used = ++clock_;

@@ -22,6 +22,7 @@
 #include "models/llama.h"
 #include "server/metrics.h"
 #include "text/grammar_constraint.h"
+#include "text/lazy_grammar.h"
 #include "text/sampler.h"
 
 namespace edgerun::server {
@@ -34,6 +35,9 @@ struct GenerationJob {
   int64_t max_tokens = 256;
   SamplerParams sampling;
   std::shared_ptr<const TokenGrammar> grammar;  // null: unconstrained
+  // Tools the model may call (tool_choice "auto"): a call's object after "<tool_call>" is held to
+  // this grammar, the rest of the text is free (LazyGrammar). Null: none.
+  std::shared_ptr<const TokenGrammar> tool_call_grammar;
 };
 
 // The tokens of one job, passed from the worker to the thread serving the request.

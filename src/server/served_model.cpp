@@ -41,6 +41,15 @@ std::shared_ptr<const TokenGrammar> compile_grammar(const ojson& schema, const s
   }
 }
 
+// The schema of one call of any of `tools` (default: all the request's tools).
+ojson tool_schema(const ChatRequest& r, const ojson& tools = nullptr) {
+  try {
+    return tool_call_schema(tools.is_null() ? r.tools : tools, "tools");
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("invalid tool parameters: ") + e.what(), "tools");
+  }
+}
+
 // Bytes of `s` up to the start of a trailing incomplete UTF-8 character.
 size_t complete_utf8_prefix(const std::string& s) {
   size_t start = s.size();
@@ -104,13 +113,7 @@ PreparedJob ServedModel::prepare_chat(const ChatRequest& r, int64_t context) con
   const bool tools = !r.tools.is_null() && r.tool_choice != "none";
   out.forced_tool_call = tools && r.tool_choice != "auto";
   if (out.forced_tool_call) {
-    ojson schema;
-    try {
-      schema = tool_call_schema(forced_tools(r), "tools");
-    } catch (const Error& e) {
-      throw ApiError(400, std::string("invalid tool parameters: ") + e.what(), "tools");
-    }
-    out.job.grammar = compile_grammar(schema, "tools", vocab_);
+    out.job.grammar = compile_grammar(tool_schema(r, forced_tools(r)), "tools", vocab_);
   } else if (r.format.kind == OutputFormat::kJsonSchema) {
     out.job.grammar = compile_grammar(r.format.schema, "response_format.json_schema.schema", vocab_);
   } else if (r.format.kind == OutputFormat::kJsonObject) {
@@ -119,6 +122,8 @@ PreparedJob ServedModel::prepare_chat(const ChatRequest& r, int64_t context) con
   // Constrained output is exactly the JSON: no reasoning block or tool tags to look for.
   out.split_reasoning = !out.job.grammar;
   out.parse_tools = tools && !out.forced_tool_call;
+  // The model chooses whether to call; when it does, the call's arguments follow the schemas.
+  if (out.parse_tools && !out.job.grammar) out.job.tool_call_grammar = compile_grammar(tool_schema(r), "tools", vocab_);
   return out;
 }
 

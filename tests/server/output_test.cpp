@@ -69,6 +69,12 @@ TEST(ToolCalls, ParsesBlocksAndKeepsInvalidOnesAsText) {
   EXPECT_EQ(p.tool_calls[1].arguments, "{}");
   EXPECT_EQ(p.content, "");
 
+  // A reply that ends right after the last call's object, without the closing tag.
+  const ParsedContent open_end = parse_tool_calls("Sure.\n<tool_call>\n{\"name\": \"now\"}\n", "c");
+  ASSERT_EQ(open_end.tool_calls.size(), 1u);
+  EXPECT_EQ(open_end.tool_calls[0].name, "now");
+  EXPECT_EQ(open_end.content, "Sure.\n");
+
   const ParsedContent bad = parse_tool_calls("Sure. <tool_call>{oops}</tool_call> <tool_call>{\"name\":", "c");
   EXPECT_TRUE(bad.tool_calls.empty());
   EXPECT_EQ(bad.content, "Sure. <tool_call>{oops}</tool_call> <tool_call>{\"name\":");
