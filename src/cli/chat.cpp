@@ -128,6 +128,7 @@ int run_chat(const ChatArgs& a) {
     server::PreparedJob prepared;
     prepared.job.prompt = tok.encode(chat_template.render(input), false);
     prepared.split_reasoning = true;
+    prepared.format = server::reply_format_of_template(found.source);
     const int64_t n = int64_t(prepared.job.prompt.size());
     if (n >= context) {
       std::fprintf(stderr, "edgerun: the conversation has %lld tokens, the context holds %lld; start over or raise --ctx\n",

@@ -43,7 +43,8 @@ struct Exchange {
 
   Exchange(const ServedModel& model, PreparedJob p, std::string id, std::string endpoint_name)
       : header{std::move(id), unix_seconds(), model.name()}, prepared(std::move(p)),
-        assembler(model.tokenizer(), prepared), endpoint(std::move(endpoint_name)) {}
+        assembler(model.tokenizer(), prepared), endpoint(std::move(endpoint_name)),
+        tools(prepared.format.tool_calls) {}
 
   // Pulls what the worker produced (waiting up to wait_ms). False once the job is over.
   bool pull(TextDelta& delta, int wait_ms) {
@@ -84,7 +85,7 @@ struct Exchange {
       }
       return out;
     }
-    if (prepared.parse_tools) return parse_tool_calls(content, "call_" + header.id + "_");
+    if (prepared.parse_tools) return parse_tool_calls(content, "call_" + header.id + "_", prepared.format.tool_calls);
     return {content, {}};
   }
 };

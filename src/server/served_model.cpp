@@ -67,8 +67,10 @@ size_t complete_utf8_prefix(const std::string& s) {
 
 ServedModel::ServedModel(const LoadedModel& model, std::string name, std::optional<ModelChatTemplate> chat_template)
     : model_(model), name_(std::move(name)), template_source_(std::move(chat_template)) {
-  if (template_source_)
+  if (template_source_) {
     template_ = std::make_unique<ChatTemplate>(template_source_->source, "chat template (" + template_source_->origin + ")");
+    format_ = reply_format_of_template(template_source_->source);
+  }
   vocab_ = std::make_shared<VocabTrie>(*model_.tokenizer);
 }
 
@@ -107,6 +109,7 @@ void ServedModel::set_limits(GenerationJob& job, const GenerationParams& p, int6
 
 PreparedJob ServedModel::prepare_chat(const ChatRequest& r, int64_t context) const {
   PreparedJob out;
+  out.format = format_;
   out.job.prompt = tokenizer().encode(render_chat(r), false);
   set_limits(out.job, r.params, context);
   out.stop = r.params.stop;
@@ -123,7 +126,9 @@ PreparedJob ServedModel::prepare_chat(const ChatRequest& r, int64_t context) con
   out.split_reasoning = !out.job.grammar;
   out.parse_tools = tools && !out.forced_tool_call;
   // The model chooses whether to call; when it does, the call's arguments follow the schemas.
-  if (out.parse_tools && !out.job.grammar) out.job.tool_call_grammar = compile_grammar(tool_schema(r), "tools", vocab_);
+  // (The Mistral format names the function outside the JSON: its calls are parsed, not held.)
+  if (out.parse_tools && !out.job.grammar && format_.tool_calls == ReplyFormat::ToolCalls::kTagged)
+    out.job.tool_call_grammar = compile_grammar(tool_schema(r), "tools", vocab_);
   return out;
 }
 
@@ -142,7 +147,7 @@ ReplyAssembler::ReplyAssembler(const Tokenizer& tokenizer, const PreparedJob& pr
   const std::vector<int32_t>& prompt = prepared.job.prompt;
   ids_.assign(prompt.end() - std::min<size_t>(prompt.size(), 4), prompt.end());
   decoded_ = tok_.decode(ids_, false).size();
-  if (prepared.split_reasoning) reasoning_.emplace();
+  if (prepared.split_reasoning) reasoning_.emplace(prepared.format);
 }
 
 TextDelta ReplyAssembler::split(const std::string& text) {

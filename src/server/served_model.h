@@ -21,6 +21,7 @@ struct PreparedJob {
   bool split_reasoning = false;  // chat replies: <think> → reasoning_content
   bool parse_tools = false;      // <tool_call> blocks → tool_calls
   bool forced_tool_call = false; // the output is one {"name","arguments"} object (grammar)
+  ReplyFormat format;            // the model family's reasoning and tool-call markers
 };
 
 class ServedModel {
@@ -35,6 +36,7 @@ class ServedModel {
   const std::string& name() const { return name_; }
   const LoadedModel& loaded() const { return model_; }
   const Tokenizer& tokenizer() const { return *model_.tokenizer; }
+  const ReplyFormat& reply_format() const { return format_; }
 
  private:
   std::string render_chat(const ChatRequest& request) const;
@@ -44,6 +46,7 @@ class ServedModel {
   std::string name_;
   std::optional<ModelChatTemplate> template_source_;
   std::unique_ptr<ChatTemplate> template_;
+  ReplyFormat format_;
   std::shared_ptr<const VocabTrie> vocab_;
 };
 

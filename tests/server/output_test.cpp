@@ -123,6 +123,62 @@ TEST(ToolCallStreamer, StreamsTheTextBeforeCallsAndMatchesTheWholeParse) {
   EXPECT_EQ(s.finish("c").tool_calls.size(), 1u);
 }
 
+TEST(ToolCalls, MistralFormats) {
+  const auto mistral = ReplyFormat::ToolCalls::kMistral;
+  const ParsedContent p = parse_tool_calls(
+      "Checking.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\", \"note\": \"a } in [a] string\"}"
+      "[TOOL_CALLS]now[ARGS]{}", "c", mistral);
+  ASSERT_EQ(p.tool_calls.size(), 2u);
+  EXPECT_EQ(p.content, "Checking.");
+  EXPECT_EQ(p.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(p.tool_calls[0].arguments, R"({"city":"Paris","note":"a } in [a] string"})");
+  EXPECT_EQ(p.tool_calls[1].name, "now");
+  EXPECT_EQ(p.tool_calls[1].id, "c1");
+  // The older list form (Mistral 7B v0.3 era).
+  const ParsedContent list = parse_tool_calls("[TOOL_CALLS] [{\"name\": \"f\", \"arguments\": {\"x\": 1}}]", "c", mistral);
+  ASSERT_EQ(list.tool_calls.size(), 1u);
+  EXPECT_EQ(list.tool_calls[0].arguments, R"({"x":1})");
+  // Not calls: they stay text.
+  for (const std::string text : {"[TOOL_CALLS]get weather[ARGS]{}", "[TOOL_CALLS]f[ARGS]{\"x\": ", "[TOOL_CALLS]f[ARGS]3"}) {
+    const ParsedContent bad = parse_tool_calls(text, "c", mistral);
+    EXPECT_TRUE(bad.tool_calls.empty()) << text;
+    EXPECT_EQ(bad.content, text);
+  }
+  // The template decides the format.
+  EXPECT_EQ(reply_format_of_template("{{ '[TOOL_CALLS]' + name }}").tool_calls, mistral);
+  EXPECT_EQ(reply_format_of_template("{{ '<tool_call>' }}").tool_calls, ReplyFormat::ToolCalls::kTagged);
+  EXPECT_EQ(reply_format_of_template("[THINK]").think_open, "[THINK]");
+}
+
+TEST(ReasoningSplitter, MistralThinkMarkers) {
+  ReplyFormat f;
+  f.think_open = "[THINK]";
+  f.think_close = "[/THINK]";
+  ReasoningSplitter s(f);
+  TextDelta all;
+  for (const char* piece : {"[TH", "INK]Hmm, 2+2.[/TH", "INK]It is 4."}) {
+    const TextDelta d = s.push(piece);
+    all.reasoning += d.reasoning;
+    all.content += d.content;
+  }
+  const TextDelta d = s.finish();
+  EXPECT_EQ(all.reasoning + d.reasoning, "Hmm, 2+2.");
+  EXPECT_EQ(all.content + d.content, "It is 4.");
+}
+
+TEST(ToolCallStreamer, MistralCallsAreHeldFromTheirMarker) {
+  const std::string text = "Let me look.[TOOL_CALLS]f[ARGS]{\"x\": [1, 2]}";
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    ToolCallStreamer s(ReplyFormat::ToolCalls::kMistral);
+    std::string streamed = s.push(text.substr(0, cut));
+    streamed += s.push(text.substr(cut));
+    const ParsedContent rest = s.finish("c");
+    EXPECT_EQ(streamed + rest.content, "Let me look.") << cut;
+    ASSERT_EQ(rest.tool_calls.size(), 1u) << cut;
+    EXPECT_EQ(rest.tool_calls[0].arguments, R"({"x":[1,2]})");
+  }
+}
+
 TEST(Response, ChatCompletionAndChunksHaveTheOpenAIShape) {
   const ReplyHeader h{"chatcmpl-1", 100, "m"};
   const ojson msg = assistant_message("", "hmm", {{"call_0", "f", "{}"}});
