@@ -31,6 +31,24 @@ ojson fold_tool_calls(const ojson& messages) {
   return out;
 }
 
+// Assistant turns that called tools, for templates that read "tool_calls": OpenAI clients send
+// the arguments as a JSON string and the content as null, while chat templates are written for
+// transformers' shape (arguments an object, content a string), so convert to that.
+ojson tool_calls_for_template(const ojson& messages) {
+  ojson out = messages;
+  for (ojson& m : out) {
+    if (m["role"] != "assistant" || !m.contains("tool_calls") || !m["tool_calls"].is_array()) continue;
+    if (m["content"].is_null()) m["content"] = "";
+    for (ojson& call : m["tool_calls"]) {
+      ojson& fn = call["function"];
+      if (!fn.contains("arguments") || !fn["arguments"].is_string()) continue;
+      const ojson args = ojson::parse(fn["arguments"].get<std::string>(), nullptr, false);
+      if (args.is_object()) fn["arguments"] = args;
+    }
+  }
+  return out;
+}
+
 std::shared_ptr<const TokenGrammar> compile_grammar(const ojson& schema, const std::string& where,
                                                     const std::shared_ptr<const VocabTrie>& vocab) {
   try {
@@ -78,7 +96,7 @@ std::string ServedModel::render_chat(const ChatRequest& r) const {
   if (!template_) throw ApiError(400, "the model " + name_ + " has no chat template; use /v1/completions", "messages");
   ChatTemplateInput input;
   const bool template_reads_calls = template_source_->source.find("tool_calls") != std::string::npos;
-  input.messages = template_reads_calls ? r.messages : fold_tool_calls(r.messages);
+  input.messages = template_reads_calls ? tool_calls_for_template(r.messages) : fold_tool_calls(r.messages);
   if (r.tool_choice != "none") input.tools = r.tools;
   input.add_generation_prompt = true;
   input.extra = r.template_kwargs;

@@ -24,6 +24,9 @@ for _ in $(seq 1 300); do
 done
 [ -n "$port" ] || { cat "$log"; echo "run_tests: the server did not start" >&2; exit 1; }
 export EDGERUN_URL="http://127.0.0.1:$port"
+# For tests that start a server of their own (another model): the binary and the golden data.
+export EDGERUN_BINARY="$binary"
+export EDGERUN_GOLDEN="$(realpath "$model/../../..")"
 for _ in $(seq 1 100); do
   node -e "fetch(process.env.EDGERUN_URL + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" && break
   sleep 0.1

@@ -65,8 +65,8 @@ TEST(ChatTemplate, GoldenConversationsRenderByteExactly) {
   EXPECT_EQ(check_all(test::golden_dir() + "/chat_template"), 40);
 }
 
-TEST(ChatTemplate, LlamaAndMistralTemplatesRenderAsJinja2Does) {
-  EXPECT_EQ(check_all(test::source_dir() + "/tests/text/chat_templates"), 15);
+TEST(ChatTemplate, LlamaMistralAndMinistralTemplatesRenderAsJinja2Does) {
+  EXPECT_EQ(check_all(test::source_dir() + "/tests/text/chat_templates"), 20);
 }
 
 TEST(ChatTemplate, LlamaPromptHasTheExpectedShape) {
