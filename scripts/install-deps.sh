@@ -8,6 +8,7 @@ packages=(
   libutf8proc-dev         # Unicode normalisation (NFC/NFKC) for tokenizers
   libcli11-dev            # command-line parsing
   libcpp-httplib-dev      # HTTP server for `edgerun serve`
+  libstb-dev              # image decoding (PNG, JPEG, ...) and PNG writing for the vision models
   libgtest-dev libgmock-dev  # tests
 )
 missing=()

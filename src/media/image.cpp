@@ -1,0 +1,270 @@
+#include "media/image.h"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "core/error.h"
+
+namespace edgerun {
+
+ImageU8 decode_image(std::span<const uint8_t> bytes, const std::string& name, int64_t max_pixels) {
+  if (bytes.empty()) fail(name, "the image is empty");
+  if (bytes.size() > size_t(INT32_MAX)) fail(name, "the image file is over 2 GiB");
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int len = int(bytes.size());
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(data, len, &w, &h, &comp))
+    fail(name, std::string("not a readable image (") + stbi_failure_reason() + ")");
+  if (w <= 0 || h <= 0) fail(name, "the image has no pixels");
+  if (int64_t(w) * int64_t(h) > max_pixels)
+    fail(name, "the image is " + std::to_string(w) + "x" + std::to_string(h) + " pixels, over the limit of " +
+                   std::to_string(max_pixels));
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(data, len, &w, &h, &comp, 3), stbi_image_free);
+  if (!pixels) fail(name, std::string("cannot decode the image (") + stbi_failure_reason() + ")");
+  ImageU8 img;
+  img.width = w;
+  img.height = h;
+  img.channels = 3;
+  img.pixels.assign(pixels.get(), pixels.get() + size_t(w) * size_t(h) * 3);
+  return img;
+}
+
+ImageU8 read_image(const std::string& path, int64_t max_pixels) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot open the image file");
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail(path, "cannot read the image file");
+  return decode_image(bytes, path, max_pixels);
+}
+
+namespace {
+
+void check_writable(const ImageU8& image, const std::string& what) {
+  if (image.width <= 0 || image.height <= 0 || (image.channels != 1 && image.channels != 3) ||
+      image.pixels.size() != size_t(image.width) * size_t(image.height) * size_t(image.channels))
+    fail(what, "not a valid 1- or 3-channel image");
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_png(const ImageU8& image) {
+  check_writable(image, "PNG");
+  std::vector<uint8_t> out;
+  const auto append = [](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  };
+  if (!stbi_write_png_to_func(append, &out, image.width, image.height, image.channels, image.pixels.data(),
+                              image.width * image.channels))
+    fail("PNG", "encoding failed");
+  return out;
+}
+
+void write_png(const std::string& path, const ImageU8& image) {
+  const std::vector<uint8_t> png = encode_png(image);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(path, "cannot create the file");
+    out.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size()));
+    out.close();
+    if (!out) {
+      std::remove(tmp.c_str());
+      fail(path, "cannot write the file");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail(path, "cannot move the finished file into place");
+  }
+}
+
+ImageU8 crop(const ImageU8& image, int x, int y, int width, int height) {
+  if (x < 0 || y < 0 || width <= 0 || height <= 0 || x + width > image.width || y + height > image.height)
+    fail("crop", "rectangle outside the image");
+  ImageU8 out;
+  out.width = width;
+  out.height = height;
+  out.channels = image.channels;
+  out.pixels.resize(size_t(width) * size_t(height) * size_t(image.channels));
+  const size_t row = size_t(width) * size_t(image.channels);
+  for (int r = 0; r < height; ++r) std::copy_n(image.at(x, y + r), row, out.pixels.data() + size_t(r) * row);
+  return out;
+}
+
+// ---- Pillow's resampling ------------------------------------------------------------------
+
+namespace {
+
+// Fixed-point precision of Pillow's 8-bit path: 32 bits minus 8 for the pixel, minus 2 spare.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+struct Filter {
+  double support;
+  double (*weight)(double);
+};
+
+double triangle(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+double cubic(double x) {  // Keys' cubic with a = -0.5, as Pillow
+  constexpr double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+  if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+  return 0.0;
+}
+
+double sinc(double x) {
+  if (x == 0.0) return 1.0;
+  x *= M_PI;
+  return std::sin(x) / x;
+}
+
+double lanczos3(double x) { return -3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3.0) : 0.0; }
+
+Filter filter_of(ResampleFilter f) {
+  switch (f) {
+    case ResampleFilter::kBilinear: return {1.0, triangle};
+    case ResampleFilter::kBicubic: return {2.0, cubic};
+    case ResampleFilter::kLanczos: return {3.0, lanczos3};
+  }
+  return {1.0, triangle};
+}
+
+// For each output pixel along one axis: the first input pixel it reads, how many, and their
+// fixed-point weights (`taps` per output pixel).
+struct AxisWeights {
+  int taps = 0;
+  std::vector<int> first, count;
+  std::vector<int32_t> weights;
+};
+
+AxisWeights axis_weights(int in_size, int out_size, const Filter& filter) {
+  const double scale = double(in_size) / double(out_size);
+  const double filter_scale = std::max(scale, 1.0);  // widen the kernel when shrinking
+  const double support = filter.support * filter_scale;
+  AxisWeights a;
+  a.taps = int(std::ceil(support)) * 2 + 1;
+  a.first.resize(size_t(out_size));
+  a.count.resize(size_t(out_size));
+  a.weights.assign(size_t(out_size) * size_t(a.taps), 0);
+  std::vector<double> w(size_t(a.taps));
+  const double inverse_scale = 1.0 / filter_scale;
+  for (int o = 0; o < out_size; ++o) {
+    const double center = (o + 0.5) * scale;
+    int lo = int(center - support + 0.5);  // truncation toward zero, as Pillow's (int) cast
+    int hi = int(center + support + 0.5);
+    lo = std::max(lo, 0);
+    hi = std::min(hi, in_size);
+    const int n = std::min(hi - lo, a.taps);
+    double total = 0.0;
+    for (int i = 0; i < n; ++i) total += (w[size_t(i)] = filter.weight((i + lo - center + 0.5) * inverse_scale));
+    for (int i = 0; i < n; ++i) {
+      const double normalised = total != 0.0 ? w[size_t(i)] / total : w[size_t(i)];
+      const double fixed = normalised * double(1 << kPrecisionBits);
+      a.weights[size_t(o) * size_t(a.taps) + size_t(i)] = int32_t(fixed < 0 ? -0.5 + fixed : 0.5 + fixed);
+    }
+    a.first[size_t(o)] = lo;
+    a.count[size_t(o)] = std::max(n, 0);
+  }
+  return a;
+}
+
+uint8_t clip8(int32_t v) {
+  if (v >= (1 << kPrecisionBits << 8)) return 255;
+  if (v <= 0) return 0;
+  return uint8_t(v >> kPrecisionBits);
+}
+
+// One pass along x (horizontal) or y: out[..] = Σ weight · in[..], rounded as Pillow rounds.
+ImageU8 resample_axis(const ImageU8& in, const AxisWeights& a, bool horizontal, int out_size, int row_first, int rows) {
+  ImageU8 out;
+  out.channels = in.channels;
+  out.width = horizontal ? out_size : in.width;
+  out.height = horizontal ? rows : out_size;
+  out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
+  const int C = in.channels;
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      const int o = horizontal ? x : y;
+      const int32_t* w = a.weights.data() + size_t(o) * size_t(a.taps);
+      uint8_t* dst = out.at(x, y);
+      for (int c = 0; c < C; ++c) {
+        int32_t acc = 1 << (kPrecisionBits - 1);
+        for (int i = 0; i < a.count[size_t(o)]; ++i) {
+          const int s = a.first[size_t(o)] + i;
+          const uint8_t* src = horizontal ? in.at(s, y + row_first) : in.at(x, s);
+          acc += int32_t(src[c]) * w[i];
+        }
+        dst[c] = clip8(acc);
+      }
+    }
+  return out;
+}
+
+}  // namespace
+
+ImageU8 resize_pil(const ImageU8& image, int out_width, int out_height, ResampleFilter filter) {
+  if (out_width <= 0 || out_height <= 0) fail("resize", "the target size must be positive");
+  if (image.width <= 0 || image.height <= 0) fail("resize", "the image has no pixels");
+  const Filter f = filter_of(filter);
+  const bool need_x = out_width != image.width, need_y = out_height != image.height;
+  if (!need_x && !need_y) return image;
+  AxisWeights wy = axis_weights(image.height, out_height, f);
+  if (!need_x) return resample_axis(image, wy, false, out_height, 0, image.height);
+  const AxisWeights wx = axis_weights(image.width, out_width, f);
+  // The horizontal pass covers only the rows the vertical pass will read.
+  const int row_first = wy.first.front();
+  const int row_last = wy.first.back() + wy.count.back();
+  ImageU8 mid = resample_axis(image, wx, true, out_width, need_y ? row_first : 0, need_y ? row_last - row_first : image.height);
+  if (!need_y) return mid;
+  for (int& first : wy.first) first -= row_first;
+  return resample_axis(mid, wy, false, out_height, 0, mid.height);
+}
+
+// ---- PyTorch's bilinear interpolation -----------------------------------------------------
+
+void interpolate_bilinear(const float* src, int64_t channels, int64_t in_h, int64_t in_w, float* dst,
+                          int64_t out_h, int64_t out_w) {
+  // Source coordinate of an output pixel's centre, clamped at 0 (align_corners=False).
+  const auto source = [](int64_t o, int64_t in, int64_t out, int64_t& i0, int64_t& i1, float& frac) {
+    const float scale = float(in) / float(out);
+    const float s = std::max((float(o) + 0.5f) * scale - 0.5f, 0.0f);
+    i0 = std::min(int64_t(s), in - 1);
+    i1 = std::min(i0 + 1, in - 1);
+    frac = s - float(i0);
+  };
+  std::vector<int64_t> x0(static_cast<size_t>(out_w)), x1(static_cast<size_t>(out_w));
+  std::vector<float> fx(static_cast<size_t>(out_w));
+  for (int64_t x = 0; x < out_w; ++x) source(x, in_w, out_w, x0[size_t(x)], x1[size_t(x)], fx[size_t(x)]);
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = src + c * in_h * in_w;
+    float* out = dst + c * out_h * out_w;
+    for (int64_t y = 0; y < out_h; ++y) {
+      int64_t y0, y1;
+      float fy;
+      source(y, in_h, out_h, y0, y1, fy);
+      const float* r0 = plane + y0 * in_w;
+      const float* r1 = plane + y1 * in_w;
+      for (int64_t x = 0; x < out_w; ++x) {
+        const float a = fx[size_t(x)];
+        const float top = (1.0f - a) * r0[x0[size_t(x)]] + a * r0[x1[size_t(x)]];
+        const float bottom = (1.0f - a) * r1[x0[size_t(x)]] + a * r1[x1[size_t(x)]];
+        out[y * out_w + x] = (1.0f - fy) * top + fy * bottom;
+      }
+    }
+  }
+}
+
+}  // namespace edgerun
