@@ -1,0 +1,113 @@
+// Segment Anything (SAM v1 / MobileSAM): the prompt side — the prompt encoder (random Fourier
+// positions, point / box / mask embeddings) and the two-way-transformer mask decoder with its IoU
+// head — and the predictor's prompt transform and mask post-processing. MODELS.md §7.1; names as
+// in the official `Sam.state_dict()` (prompt_encoder.*, mask_decoder.*).
+// The image encoders (ViT, TinyViT) produce the [256, 64, 64] embedding this part consumes.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "formats/json_file.h"
+#include "formats/weight_store.h"
+
+namespace edgerun {
+
+struct SamConfig {
+  int64_t prompt_embed_dim = 256;
+  int64_t image_size = 1024;           // the encoder's square input
+  int64_t image_embedding_size = 64;   // its output grid
+  int64_t mask_in_chans = 16;
+  int64_t decoder_depth = 2, decoder_mlp_dim = 2048, decoder_heads = 8, attention_downsample = 2;
+  int64_t num_multimask_outputs = 3;
+  int64_t iou_head_depth = 3, iou_head_hidden_dim = 256;
+  double decoder_layer_norm_eps = 1e-5, layer_norm2d_eps = 1e-6;
+  float mask_threshold = 0.0f;
+  std::array<float, 3> pixel_mean{123.675f, 116.28f, 103.53f}, pixel_std{58.395f, 57.12f, 57.375f};
+
+  int64_t mask_tokens() const { return num_multimask_outputs + 1; }
+  int64_t low_res_size() const { return image_embedding_size * 4; }  // 256
+};
+
+// The prompt/decoder fields of a golden or official-style config.json (defaults for the rest).
+SamConfig sam_config_from_json(const json& config, const std::string& file);
+
+// One prompt in the coordinates of the original image.
+struct SamPrompt {
+  std::vector<std::array<float, 2>> points;  // (x, y) in pixels
+  std::vector<int> labels;                    // 1 foreground, 0 background
+  std::optional<std::array<float, 4>> box;    // x0, y0, x1, y1
+  std::vector<float> mask_input;              // empty, or [256 × 256] low-res logits
+  bool multimask = true;
+};
+
+struct SamPrediction {
+  int64_t count = 0;                 // C: 3 with multimask, else 1
+  std::vector<float> sparse_embeddings;  // [N, 256] (the prompt encoder's output)
+  std::vector<float> low_res_logits;     // [C, 256, 256]
+  std::vector<float> iou;                // [C]
+  std::vector<uint8_t> masks;            // [C, H, W] 0/1 at the original size
+  int64_t height = 0, width = 0;
+};
+
+// Sizes of the predictor's transform: the image is resized so its long side is image_size.
+struct SamImageGeometry {
+  int64_t original_h = 0, original_w = 0, resized_h = 0, resized_w = 0;
+};
+SamImageGeometry sam_geometry(int64_t height, int64_t width, int64_t long_side = 1024);
+
+class SamPromptDecoder {
+ public:
+  SamPromptDecoder(const SamConfig& config, const WeightStore& weights);
+
+  // Prompt encoder + mask decoder + post-processing on an image embedding [256, 64, 64].
+  // Throws Error naming the field for a prompt it cannot take.
+  SamPrediction predict(const float* image_embedding, const SamImageGeometry& geometry, const SamPrompt& prompt,
+                        ThreadPool& pool) const;
+
+ private:
+  struct Attention {
+    const Tensor *q, *k, *v, *out;
+    std::vector<float> q_bias, k_bias, v_bias, out_bias;
+    int64_t internal_dim = 0;
+  };
+  struct Norm {
+    std::vector<float> weight, bias;
+  };
+  struct Linear {
+    const Tensor* weight;
+    std::vector<float> bias;
+  };
+  struct Block {
+    Attention self_attn, token_to_image, image_to_token;
+    Norm norm1, norm2, norm3, norm4;
+    Linear lin1, lin2;
+  };
+
+  Attention attention(const std::string& prefix, int64_t internal_dim) const;
+  Norm norm(const std::string& prefix, int64_t dim) const;
+  Linear linear(const std::string& prefix) const;
+  void attend(const Attention& a, const float* q, int64_t nq, const float* k, const float* v, int64_t nk,
+              float* out, ThreadPool& pool) const;
+  void mlp(const std::vector<Linear>& layers, const float* x, float* y, ThreadPool& pool) const;
+  std::vector<float> positional_encoding(float x, float y) const;  // normalised coords → [256]
+  std::vector<float> sparse_embeddings(const SamImageGeometry& g, const SamPrompt& p, int64_t& n) const;
+  std::vector<float> dense_embeddings(const SamPrompt& p, ThreadPool& pool) const;
+  std::vector<float> dense_positional_encoding() const;
+
+  SamConfig cfg_;
+  const WeightStore& w_;
+  std::vector<float> gaussian_;  // [2, 128]
+  std::vector<std::vector<float>> point_embeddings_;  // 4 × [256]
+  std::vector<float> not_a_point_, no_mask_, iou_token_, mask_tokens_;
+  std::vector<Block> blocks_;
+  Attention final_attn_;
+  Norm final_norm_;
+  std::vector<std::vector<Linear>> hypernetworks_;
+  std::vector<Linear> iou_head_;
+};
+
+}  // namespace edgerun
