@@ -111,3 +111,45 @@ class SamPromptDecoder {
 };
 
 }  // namespace edgerun
+
+namespace edgerun {
+
+// SAM's ViT image encoder (ViT-B/L/H and reduced test sizes). Everything but the LayerNorm eps
+// can be read off the tensor shapes: embed width (patch conv), depth (block count), head size
+// (relative-position tables), and which blocks attend globally (tables of 2·64−1 rows).
+struct SamVitConfig {
+  int64_t embed_dim = 0, depth = 0, heads = 0, head_dim = 0, window = 14, patch = 16, grid = 64;
+  int64_t out_chans = 256;
+  std::vector<bool> global;  // per block
+  double eps = 1e-6, neck_eps = 1e-6;
+};
+SamVitConfig sam_vit_config_from_weights(const WeightStore& w, const std::string& prefix = "image_encoder.");
+
+class SamVitEncoder {
+ public:
+  SamVitEncoder(const SamVitConfig& config, const WeightStore& weights, const std::string& prefix = "image_encoder.");
+  // image: [3, 1024, 1024] normalised and padded; out: [256, 64, 64].
+  void encode(const float* image, float* out, ThreadPool& pool) const;
+  const SamVitConfig& config() const { return cfg_; }
+
+ private:
+  struct Block {
+    std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b, qkv_b, proj_b, lin1_b, lin2_b, rel_h, rel_w;
+    const Tensor *qkv, *proj, *lin1, *lin2;
+  };
+  // Attention over `n` tokens laid out as a side × side square (a window or the whole grid).
+  void attend(const Block& b, const float* x, int64_t side, float* out, ThreadPool& pool) const;
+
+  SamVitConfig cfg_;
+  const WeightStore& w_;
+  std::string prefix_;
+  std::vector<float> patch_bias_, pos_embed_;
+  std::vector<Block> blocks_;
+  std::vector<float> neck_norm1_w_, neck_norm1_b_, neck_norm2_w_, neck_norm2_b_;
+};
+
+// SamPredictor.set_image's input: the resized RGB image (long side `size`), normalised with the
+// pixel mean/std and zero-padded to size × size, channel-first.
+std::vector<float> sam_preprocess(const uint8_t* rgb, int64_t height, int64_t width, const SamConfig& config);
+
+}  // namespace edgerun

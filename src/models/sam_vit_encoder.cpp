@@ -1,0 +1,169 @@
+// SAM's ViT image encoder, top to bottom (segment_anything/modeling/image_encoder.py, MODELS.md
+// §7.1): patch embedding + absolute positions, blocks of windowed or global attention with
+// decomposed relative positions, and the neck down to 256 channels.
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "kernels/vision_ops.h"
+#include "models/sam.h"
+
+namespace edgerun {
+
+SamVitConfig sam_vit_config_from_weights(const WeightStore& w, const std::string& p) {
+  SamVitConfig c;
+  const Tensor& patch = w.get(p + "patch_embed.proj.weight");
+  if (patch.shape.size() != 4 || patch.dim(1) != 3 || patch.dim(2) != patch.dim(3))
+    fail(w.source(), "'" + p + "patch_embed.proj.weight' is not a square 3-channel patch convolution");
+  c.embed_dim = patch.dim(0);
+  c.patch = patch.dim(2);
+  c.grid = 1024 / c.patch;
+  while (w.find(p + "blocks." + std::to_string(c.depth) + ".attn.qkv.weight")) ++c.depth;
+  if (c.depth == 0) fail(w.source(), "no '" + p + "blocks.N' tensors: not a SAM ViT image encoder");
+  for (int64_t i = 0; i < c.depth; ++i) {
+    const Tensor& rel = w.get(p + "blocks." + std::to_string(i) + ".attn.rel_pos_h");
+    if (rel.shape.size() != 2) fail(w.source(), "'" + rel.name + "' is not a table");
+    if (i == 0) c.head_dim = rel.dim(1);
+    if (rel.dim(1) != c.head_dim) fail(w.source(), "'" + rel.name + "' has another head size than block 0");
+    const bool global = rel.dim(0) == 2 * c.grid - 1;
+    if (!global) c.window = (rel.dim(0) + 1) / 2;
+    c.global.push_back(global);
+  }
+  if (c.head_dim <= 0 || c.embed_dim % c.head_dim != 0) fail(w.source(), "the embed width is not a multiple of the head size");
+  c.heads = c.embed_dim / c.head_dim;
+  c.out_chans = w.get(p + "neck.0.weight").dim(0);
+  return c;
+}
+
+SamVitEncoder::SamVitEncoder(const SamVitConfig& config, const WeightStore& weights, const std::string& prefix)
+    : cfg_(config), w_(weights), prefix_(prefix) {
+  const int64_t C = cfg_.embed_dim, G = cfg_.grid;
+  if (G > 128 || cfg_.window > G) fail(w_.source(), "unsupported SAM encoder grid " + std::to_string(G));
+  w_.get(prefix_ + "patch_embed.proj.weight", {C, 3, cfg_.patch, cfg_.patch});
+  patch_bias_ = tensor_to_f32(w_.get(prefix_ + "patch_embed.proj.bias"), C);
+  pos_embed_ = tensor_to_f32(w_.get(prefix_ + "pos_embed", {1, G, G, C}));
+  for (int64_t i = 0; i < cfg_.depth; ++i) {
+    const std::string p = prefix_ + "blocks." + std::to_string(i) + ".";
+    const int64_t side = cfg_.global[size_t(i)] ? G : cfg_.window;
+    Block b;
+    b.qkv = &w_.get(p + "attn.qkv.weight", {3 * C, C});
+    b.proj = &w_.get(p + "attn.proj.weight", {C, C});
+    b.lin1 = &w_.get(p + "mlp.lin1.weight");
+    b.lin2 = &w_.get(p + "mlp.lin2.weight", {C, b.lin1->dim(0)});
+    b.norm1_w = tensor_to_f32(w_.get(p + "norm1.weight"), C);
+    b.norm1_b = tensor_to_f32(w_.get(p + "norm1.bias"), C);
+    b.norm2_w = tensor_to_f32(w_.get(p + "norm2.weight"), C);
+    b.norm2_b = tensor_to_f32(w_.get(p + "norm2.bias"), C);
+    b.qkv_b = tensor_to_f32(w_.get(p + "attn.qkv.bias"), 3 * C);
+    b.proj_b = tensor_to_f32(w_.get(p + "attn.proj.bias"), C);
+    b.lin1_b = tensor_to_f32(w_.get(p + "mlp.lin1.bias"), b.lin1->dim(0));
+    b.lin2_b = tensor_to_f32(w_.get(p + "mlp.lin2.bias"), C);
+    b.rel_h = tensor_to_f32(w_.get(p + "attn.rel_pos_h", {2 * side - 1, cfg_.head_dim}));
+    b.rel_w = tensor_to_f32(w_.get(p + "attn.rel_pos_w", {2 * side - 1, cfg_.head_dim}));
+    blocks_.push_back(std::move(b));
+  }
+  const int64_t O = cfg_.out_chans;
+  w_.get(prefix_ + "neck.0.weight", {O, C, 1, 1});
+  w_.get(prefix_ + "neck.2.weight", {O, O, 3, 3});
+  neck_norm1_w_ = tensor_to_f32(w_.get(prefix_ + "neck.1.weight"), O);
+  neck_norm1_b_ = tensor_to_f32(w_.get(prefix_ + "neck.1.bias"), O);
+  neck_norm2_w_ = tensor_to_f32(w_.get(prefix_ + "neck.3.weight"), O);
+  neck_norm2_b_ = tensor_to_f32(w_.get(prefix_ + "neck.3.bias"), O);
+}
+
+// x: [side², C] (LayerNorm'd tokens) → out: [side², C] after qkv, attention with decomposed
+// relative positions (q·Rh[qh−kh] + q·Rw[qw−kw], with the unscaled q) and the projection.
+void SamVitEncoder::attend(const Block& b, const float* x, int64_t side, float* out, ThreadPool& pool) const {
+  const int64_t C = cfg_.embed_dim, hd = cfg_.head_dim, n = side * side;
+  std::vector<float> qkv(size_t(n * 3 * C)), att(size_t(n * C));
+  linear(x, n, *b.qkv, b.qkv_b.data(), qkv.data(), pool);
+  const AttentionBias rel_pos = [&](int64_t head, int64_t row, float* scores) {
+    const float* q = qkv.data() + row * 3 * C + head * hd;
+    const int64_t qh = row / side, qw = row % side;
+    float rel_h[128], rel_w[128];  // side ≤ 64
+    for (int64_t k = 0; k < side; ++k) {
+      rel_h[k] = dot_f32(q, b.rel_h.data() + (qh - k + side - 1) * hd, hd);
+      rel_w[k] = dot_f32(q, b.rel_w.data() + (qw - k + side - 1) * hd, hd);
+    }
+    for (int64_t kh = 0; kh < side; ++kh)
+      for (int64_t kw = 0; kw < side; ++kw) scores[kh * side + kw] += rel_h[kh] + rel_w[kw];
+  };
+  attention_full({qkv.data(), 3 * C}, {qkv.data() + C, 3 * C}, {qkv.data() + 2 * C, 3 * C}, n, n, cfg_.heads, hd,
+                 1.0f / std::sqrt(float(hd)), att.data(), pool, &rel_pos);
+  linear(att.data(), n, *b.proj, b.proj_b.data(), out, pool);
+}
+
+void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
+  const int64_t C = cfg_.embed_dim, G = cfg_.grid, P = G * G, S = cfg_.window;
+  const float eps = float(cfg_.eps);
+  // Patch embedding → tokens [P, C] + absolute positions.
+  std::vector<float> fmap(size_t(C * P)), x(size_t(P * C)), xn(size_t(P * C)), delta(size_t(P * C));
+  conv2d(image, 3, G * cfg_.patch, G * cfg_.patch, w_.get(prefix_ + "patch_embed.proj.weight"), patch_bias_.data(),
+         {cfg_.patch, cfg_.patch, cfg_.patch, 0, 1}, fmap.data(), pool);
+  for (int64_t px = 0; px < P; ++px)
+    for (int64_t c = 0; c < C; ++c) x[size_t(px * C + c)] = fmap[size_t(c * P + px)] + pos_embed_[size_t(px * C + c)];
+
+  const int64_t windows_per_side = (G + S - 1) / S;
+  std::vector<float> win(size_t(S * S * C)), win_out(size_t(S * S * C));
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    layernorm(x.data(), P, C, b.norm1_w.data(), b.norm1_b.data(), eps, xn.data());
+    if (cfg_.global[i]) {
+      attend(b, xn.data(), G, delta.data(), pool);
+    } else {
+      // Windows of S × S over the grid zero-padded to a multiple of S; padded tokens take part
+      // as keys (as in the reference) and their outputs are dropped.
+      for (int64_t wy = 0; wy < windows_per_side; ++wy)
+        for (int64_t wx = 0; wx < windows_per_side; ++wx) {
+          for (int64_t r = 0; r < S; ++r)
+            for (int64_t c = 0; c < S; ++c) {
+              const int64_t y = wy * S + r, xx = wx * S + c;
+              float* dst = win.data() + (r * S + c) * C;
+              if (y < G && xx < G) std::copy_n(xn.data() + (y * G + xx) * C, C, dst);
+              else std::fill_n(dst, C, 0.0f);
+            }
+          attend(b, win.data(), S, win_out.data(), pool);
+          for (int64_t r = 0; r < S; ++r)
+            for (int64_t c = 0; c < S; ++c) {
+              const int64_t y = wy * S + r, xx = wx * S + c;
+              if (y < G && xx < G) std::copy_n(win_out.data() + (r * S + c) * C, C, delta.data() + (y * G + xx) * C);
+            }
+        }
+    }
+    add_inplace(x.data(), delta.data(), P * C);
+    // MLP.
+    layernorm(x.data(), P, C, b.norm2_w.data(), b.norm2_b.data(), eps, xn.data());
+    const int64_t H = b.lin1->dim(0);
+    std::vector<float> hidden(size_t(P * H));
+    linear(xn.data(), P, *b.lin1, b.lin1_b.data(), hidden.data(), pool);
+    gelu_erf(hidden.data(), P * H);
+    linear(hidden.data(), P, *b.lin2, b.lin2_b.data(), delta.data(), pool);
+    add_inplace(x.data(), delta.data(), P * C);
+  }
+
+  // Neck: 1×1 conv, LayerNorm2d, 3×3 conv, LayerNorm2d (channel-first).
+  const int64_t O = cfg_.out_chans;
+  for (int64_t px = 0; px < P; ++px)
+    for (int64_t c = 0; c < C; ++c) fmap[size_t(c * P + px)] = x[size_t(px * C + c)];
+  std::vector<float> n1(size_t(O * P));
+  conv2d(fmap.data(), C, G, G, w_.get(prefix_ + "neck.0.weight"), nullptr, {1, 1, 1, 0, 1}, n1.data(), pool);
+  layernorm_channels(n1.data(), O, P, neck_norm1_w_.data(), neck_norm1_b_.data(), float(cfg_.neck_eps), n1.data());
+  conv2d(n1.data(), O, G, G, w_.get(prefix_ + "neck.2.weight"), nullptr, {3, 3, 1, 1, 1}, out, pool);
+  layernorm_channels(out, O, P, neck_norm2_w_.data(), neck_norm2_b_.data(), float(cfg_.neck_eps), out);
+}
+
+std::vector<float> sam_preprocess(const uint8_t* rgb, int64_t height, int64_t width, const SamConfig& config) {
+  const int64_t S = config.image_size;
+  if (height > S || width > S) fail("image", "larger than the encoder input after resizing");
+  std::vector<float> out(size_t(3 * S * S), 0.0f);
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < height; ++y)
+      for (int64_t x = 0; x < width; ++x)
+        out[size_t((c * S + y) * S + x)] =
+            (float(rgb[(y * width + x) * 3 + c]) - config.pixel_mean[size_t(c)]) / config.pixel_std[size_t(c)];
+  return out;
+}
+
+}  // namespace edgerun
