@@ -1,6 +1,7 @@
 // Pieces shared by the subcommands: opening the model named by -m (or the default one).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 #include "runtime/model_loader.h"
@@ -78,6 +79,18 @@ struct ServeArgs {
 };
 CLI::App* add_serve_command(CLI::App& app, ServeArgs& args);
 int run_serve(const ServeArgs& args);
+
+// `edgerun segment -m SAM_MODEL --image IMG [--point X,Y[,L]]... [--box X0,Y0,X1,Y1] [--multimask]
+// [--mask-input F] [-o mask.png] [--overlay o.png] [--dump out.safetensors] [--prompts P.json]`
+// (src/cli/segment.cpp).
+struct SegmentArgs {
+  std::string model, image, box, mask_input, output, overlay, dump, prompts;
+  std::vector<std::string> points;
+  bool multimask = false;
+  int threads = 0;
+};
+CLI::App* add_segment_command(CLI::App& app, SegmentArgs& args);
+int run_segment(const SegmentArgs& args);
 
 // `edgerun chat -m MODEL [--system TEXT] [--think|--no-think]` (src/cli/chat.cpp): a terminal
 // conversation; lines on stdin are user turns.

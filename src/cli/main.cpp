@@ -234,9 +234,12 @@ int main_impl(int argc, char** argv) {
   auto* serve = add_serve_command(app, serve_args);
   ChatArgs chat_args;
   auto* chat = add_chat_command(app, chat_args);
+  SegmentArgs segment_args;
+  auto* segment = add_segment_command(app, segment_args);
 
   CLI11_PARSE(app, argc, argv);
   if (*serve) return run_serve(serve_args);
+  if (*segment) return run_segment(segment_args);
   if (*chat) return run_chat(chat_args);
   if (*chat_template) return run_template(targs);
   if (*bench) return run_bench(bargs);
