@@ -97,6 +97,17 @@ TEST_F(SegmentCli, PromptListAndMaskInputReuseOneEmbedding) {
   EXPECT_LE(max_abs(floats(read_safetensors((tmp_ / "d_1.safetensors").string()), "low_res_logits"), e.floats("img0.p4.low_res_logits")), 2e-4);
 }
 
+// A bare weights file with the official names (no config.json): the encoder is read off the shapes.
+TEST_F(SegmentCli, BareWeightsFileWorksLikeTheModelDirectory) {
+  const std::string a = (tmp_ / "a.safetensors").string(), b = (tmp_ / "b.safetensors").string();
+  ASSERT_EQ(run(base() + " --point 290,140 --dump " + a).status, 0);
+  const test::Result r = run("segment -t 2 -m " + model() + "/model.safetensors --image " + image() + " --point 290,140 --dump " + b);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(floats(read_safetensors(a), "low_res_logits"), floats(read_safetensors(b), "low_res_logits"));
+  expect_clean_error("segment -m " + golden("llm/tiny-smollm3/model/model.safetensors") + " --image " + image() + " --point 1,1",
+                     "not a SAM checkpoint");
+}
+
 TEST_F(SegmentCli, BadInputIsOneClearError) {
   expect_clean_error(base() + " --point 700,10", "outside");
   expect_clean_error(base() + " --point 12", "--point");
