@@ -125,11 +125,20 @@ struct SamVitConfig {
 };
 SamVitConfig sam_vit_config_from_weights(const WeightStore& w, const std::string& prefix = "image_encoder.");
 
-class SamVitEncoder {
+// What SAM's image encoders share: a [3, 1024, 1024] normalised, padded image in, the
+// [256, 64, 64] embedding out.
+class SamImageEncoder {
+ public:
+  virtual ~SamImageEncoder() = default;
+  virtual void encode(const float* image, float* out, ThreadPool& pool) const = 0;
+  virtual std::string describe() const = 0;
+};
+
+class SamVitEncoder : public SamImageEncoder {
  public:
   SamVitEncoder(const SamVitConfig& config, const WeightStore& weights, const std::string& prefix = "image_encoder.");
-  // image: [3, 1024, 1024] normalised and padded; out: [256, 64, 64].
-  void encode(const float* image, float* out, ThreadPool& pool) const;
+  void encode(const float* image, float* out, ThreadPool& pool) const override;
+  std::string describe() const override;
   const SamVitConfig& config() const { return cfg_; }
 
  private:

@@ -154,6 +154,13 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
   layernorm_channels(out, O, P, neck_norm2_w_.data(), neck_norm2_b_.data(), float(cfg_.neck_eps), out);
 }
 
+std::string SamVitEncoder::describe() const {
+  int globals = 0;
+  for (bool g : cfg_.global) globals += g;
+  return "SAM ViT (embed " + std::to_string(cfg_.embed_dim) + ", depth " + std::to_string(cfg_.depth) + ", " +
+         std::to_string(cfg_.heads) + " heads, " + std::to_string(globals) + " global blocks)";
+}
+
 std::vector<float> sam_preprocess(const uint8_t* rgb, int64_t height, int64_t width, const SamConfig& config) {
   const int64_t S = config.image_size;
   if (height > S || width > S) fail("image", "larger than the encoder input after resizing");

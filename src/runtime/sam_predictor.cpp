@@ -1,9 +1,11 @@
 #include "runtime/sam_predictor.h"
 
 #include <filesystem>
+#include <optional>
 
 #include "core/error.h"
 #include "formats/json_file.h"
+#include "models/tiny_vit.h"
 
 namespace edgerun {
 
@@ -11,6 +13,7 @@ namespace fs = std::filesystem;
 
 std::unique_ptr<SamModel> load_sam(const std::string& path) {
   auto m = std::make_unique<SamModel>();
+  std::optional<TinyVitConfig> tiny_vit;
   if (fs::is_directory(path)) {
     const std::string config_path = (fs::path(path) / "config.json").string();
     if (!fs::exists(config_path)) fail(path, "no config.json in the SAM model directory");
@@ -20,26 +23,25 @@ std::unique_ptr<SamModel> load_sam(const std::string& path) {
                                                                 ? " (the Hugging Face SamModel layout is not supported yet)"
                                                                 : ""));
     const std::string variant = config.value("variant", "vit");
-    if (variant != "vit") fail(config_path, "SAM variant '" + variant + "' is not supported yet (only the ViT encoders)");
+    if (variant == "tiny_vit") tiny_vit = TinyVitConfig::from_json(config.value("tiny_vit", json::object()), config_path);
+    else if (variant != "vit") fail(config_path, "unknown SAM variant '" + variant + "' (expected \"vit\" or \"tiny_vit\")");
     const std::string weights = config.value("weights", "model.safetensors");
     add_weights_file(m->weights, (fs::path(path) / weights).string());
     m->config = sam_config_from_json(config, config_path);
   } else {
     if (!fs::exists(path)) fail(path, "no such file or directory");
     add_weights_file(m->weights, path);
+    if (looks_like_tiny_vit(m->weights)) tiny_vit = TinyVitConfig{};
   }
-  if (!m->weights.find("image_encoder.patch_embed.proj.weight")) {
-    if (m->weights.find("image_encoder.layers.0.blocks.0.conv1.c.weight") || m->weights.find("image_encoder.patch_embed.seq.0.c.weight"))
-      fail(path, "MobileSAM's TinyViT image encoder is not supported yet");
-    fail(path, "no 'image_encoder.patch_embed.proj.weight': not a SAM checkpoint with official tensor names");
+  if (tiny_vit) {
+    m->encoder = std::make_unique<TinyVitEncoder>(*tiny_vit, m->weights);
+  } else {
+    if (!m->weights.find("image_encoder.patch_embed.proj.weight"))
+      fail(path, "no 'image_encoder.patch_embed.proj.weight': not a SAM checkpoint with official tensor names");
+    m->encoder = std::make_unique<SamVitEncoder>(sam_vit_config_from_weights(m->weights), m->weights);
   }
-  const SamVitConfig vit = sam_vit_config_from_weights(m->weights);
-  m->encoder = std::make_unique<SamVitEncoder>(vit, m->weights);
   m->decoder = std::make_unique<SamPromptDecoder>(m->config, m->weights);
-  int globals = 0;
-  for (bool g : vit.global) globals += g;
-  m->description = "SAM ViT (embed " + std::to_string(vit.embed_dim) + ", depth " + std::to_string(vit.depth) + ", " +
-                   std::to_string(vit.heads) + " heads, " + std::to_string(globals) + " global blocks)";
+  m->description = m->encoder->describe();
   return m;
 }
 

@@ -15,14 +15,15 @@ namespace edgerun {
 struct SamModel {
   WeightStore weights;
   SamConfig config;
-  std::unique_ptr<SamVitEncoder> encoder;
+  std::unique_ptr<SamImageEncoder> encoder;  // SAM ViT or MobileSAM TinyViT
   std::unique_ptr<SamPromptDecoder> decoder;
   std::string description;  // "SAM ViT (embed 768, depth 12, ...)"
 };
 
-// MODEL: a directory with config.json (the golden layout: "model_type": "sam") and
-// model.safetensors, or one weights file with the official tensor names (.safetensors, or a
-// PyTorch .pth/.pt read without running any pickle code), the encoder inferred from the shapes.
+// MODEL: a directory with config.json (the golden layout: "model_type": "sam", "variant" "vit" or
+// "tiny_vit") and model.safetensors, or one weights file with the official tensor names
+// (.safetensors, or a PyTorch .pth/.pt read without running any pickle code): a ViT encoder is
+// read off the tensor shapes, a TinyViT one (by its names) gets MobileSAM's sizes.
 std::unique_ptr<SamModel> load_sam(const std::string& path);
 
 class SamPredictor {

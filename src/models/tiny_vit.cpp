@@ -1,0 +1,278 @@
+// TinyViT-5M as MobileSAM builds it, top to bottom.
+#include "models/tiny_vit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace edgerun {
+
+namespace {
+
+std::vector<int64_t> int_list(const json& v, const std::string& where) {
+  if (!v.is_array() || v.empty()) fail(where, "must be a non-empty list of integers");
+  std::vector<int64_t> out;
+  for (const json& x : v) {
+    if (!x.is_number_integer() || x.get<int64_t>() <= 0) fail(where, "must hold positive integers");
+    out.push_back(x.get<int64_t>());
+  }
+  return out;
+}
+
+// [C, P] ↔ [P, C]
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
+}  // namespace
+
+TinyVitConfig TinyVitConfig::from_json(const json& s, const std::string& file) {
+  TinyVitConfig c;
+  if (!s.is_object()) fail(file, "'tiny_vit' must be an object");
+  const auto list = [&](const char* key, std::vector<int64_t>& dst) {
+    if (s.contains(key)) dst = int_list(s[key], file + ": tiny_vit." + key);
+  };
+  list("embed_dims", c.embed_dims);
+  list("depths", c.depths);
+  list("num_heads", c.num_heads);
+  list("window_sizes", c.window_sizes);
+  list("patch_merging_strides", c.merge_strides);
+  if (s.contains("mlp_ratio")) c.mlp_ratio = s["mlp_ratio"].get<double>();
+  if (s.contains("mbconv_expand_ratio")) c.mbconv_expand_ratio = s["mbconv_expand_ratio"].get<double>();
+  if (s.contains("layer_norm_eps")) c.layer_norm_eps = s["layer_norm_eps"].get<double>();
+  if (s.contains("batch_norm_eps")) c.batch_norm_eps = s["batch_norm_eps"].get<double>();
+  if (s.contains("neck_layer_norm2d_eps")) c.neck_eps = s["neck_layer_norm2d_eps"].get<double>();
+  if (s.contains("img_size")) c.img_size = s["img_size"].get<int64_t>();
+  const size_t n = c.embed_dims.size();
+  if (c.depths.size() != n || c.num_heads.size() != n || c.window_sizes.size() != n || c.merge_strides.size() + 1 != n || n < 2)
+    fail(file, "tiny_vit: embed_dims, depths, num_heads and window_sizes must have one entry per stage, patch_merging_strides one fewer");
+  for (size_t i = 1; i < n; ++i)
+    if (c.embed_dims[i] % c.num_heads[i] != 0) fail(file, "tiny_vit: embed_dims[" + std::to_string(i) + "] is not a multiple of num_heads");
+  return c;
+}
+
+bool looks_like_tiny_vit(const WeightStore& w, const std::string& p) {
+  return w.find(p + "patch_embed.seq.0.c.weight") && w.find(p + "layers.0.blocks.0.conv1.c.weight");
+}
+
+TinyVitEncoder::ConvBn TinyVitEncoder::conv_bn(const std::string& name, int64_t kernel, int64_t stride, int64_t pad,
+                                               bool depthwise) const {
+  ConvBn c;
+  c.weight = &w_.get(name + ".c.weight");
+  if (c.weight->shape.size() != 4 || c.weight->dim(2) != kernel || c.weight->dim(3) != kernel)
+    fail(w_.source(), "'" + name + ".c.weight' has shape " + c.weight->shape_string() + ", expected a " +
+                          std::to_string(kernel) + "x" + std::to_string(kernel) + " convolution");
+  const int64_t out = c.weight->dim(0);
+  c.shape = {kernel, kernel, stride, pad, depthwise ? out : 1};
+  const std::vector<float> gamma = tensor_to_f32(w_.get(name + ".bn.weight"), out), beta = tensor_to_f32(w_.get(name + ".bn.bias"), out);
+  const std::vector<float> mean = tensor_to_f32(w_.get(name + ".bn.running_mean"), out);
+  const std::vector<float> var = tensor_to_f32(w_.get(name + ".bn.running_var"), out);
+  for (int64_t i = 0; i < out; ++i) {
+    // As PyTorch's eval-mode batch norm: y·(γ/√(σ²+ε)) + (β − μ·γ/√(σ²+ε)).
+    const float alpha = gamma[size_t(i)] / std::sqrt(var[size_t(i)] + float(cfg_.batch_norm_eps));
+    c.scale.push_back(alpha);
+    c.shift.push_back(beta[size_t(i)] - mean[size_t(i)] * alpha);
+  }
+  return c;
+}
+
+void TinyVitEncoder::run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y,
+                                 ThreadPool& pool) const {
+  conv2d(x, channels, h, w, *c.weight, nullptr, c.shape, y, pool);
+  const int64_t oh = conv_output_size(h, c.shape.kernel_h, c.shape.stride, c.shape.pad);
+  const int64_t ow = conv_output_size(w, c.shape.kernel_w, c.shape.stride, c.shape.pad);
+  const int64_t out = c.weight->dim(0);
+  for (int64_t o = 0; o < out; ++o) {
+    float* plane = y + o * oh * ow;
+    for (int64_t i = 0; i < oh * ow; ++i) plane[i] = plane[i] * c.scale[size_t(o)] + c.shift[size_t(o)];
+  }
+}
+
+TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& weights, const std::string& prefix)
+    : cfg_(config), w_(weights), prefix_(prefix) {
+  const std::string p = prefix_;
+  stem1_ = conv_bn(p + "patch_embed.seq.0", 3, 2, 1, false);
+  stem2_ = conv_bn(p + "patch_embed.seq.2", 3, 2, 1, false);
+  if (stem2_.weight->dim(0) != cfg_.embed_dims[0]) fail(w_.source(), "'" + p + "patch_embed.seq.2.c.weight' does not match embed_dims[0]");
+  int64_t resolution = cfg_.img_size / 4;
+  for (size_t si = 0; si < cfg_.embed_dims.size(); ++si) {
+    const std::string sp = p + "layers." + std::to_string(si) + ".";
+    Stage s;
+    s.dim = cfg_.embed_dims[si];
+    s.heads = cfg_.num_heads[si];
+    s.window = cfg_.window_sizes[si];
+    s.resolution = resolution;
+    for (int64_t bi = 0; bi < cfg_.depths[si]; ++bi) {
+      const std::string bp = sp + "blocks." + std::to_string(bi) + ".";
+      if (si == 0) {
+        s.mbconvs.push_back({conv_bn(bp + "conv1", 1, 1, 0, false), conv_bn(bp + "conv2", 3, 1, 1, true), conv_bn(bp + "conv3", 1, 1, 0, false)});
+        continue;
+      }
+      Block b;
+      const int64_t C = s.dim, N = s.window * s.window;
+      b.attn_norm_w = tensor_to_f32(w_.get(bp + "attn.norm.weight"), C);
+      b.attn_norm_b = tensor_to_f32(w_.get(bp + "attn.norm.bias"), C);
+      b.qkv = &w_.get(bp + "attn.qkv.weight", {3 * C, C});
+      b.qkv_b = tensor_to_f32(w_.get(bp + "attn.qkv.bias"), 3 * C);
+      b.proj = &w_.get(bp + "attn.proj.weight", {C, C});
+      b.proj_b = tensor_to_f32(w_.get(bp + "attn.proj.bias"), C);
+      b.mlp_norm_w = tensor_to_f32(w_.get(bp + "mlp.norm.weight"), C);
+      b.mlp_norm_b = tensor_to_f32(w_.get(bp + "mlp.norm.bias"), C);
+      b.fc1 = &w_.get(bp + "mlp.fc1.weight");
+      b.fc1_b = tensor_to_f32(w_.get(bp + "mlp.fc1.bias"), b.fc1->dim(0));
+      b.fc2 = &w_.get(bp + "mlp.fc2.weight", {C, b.fc1->dim(0)});
+      b.fc2_b = tensor_to_f32(w_.get(bp + "mlp.fc2.bias"), C);
+      b.local_conv = conv_bn(bp + "local_conv", 3, 1, 1, true);
+      // The bias table has one entry per distinct (|Δy|, |Δx|) between two window positions,
+      // numbered in the order pairs are first met (row-major over both positions).
+      std::map<std::pair<int64_t, int64_t>, int64_t> offsets;
+      std::vector<int64_t> index(size_t(N * N));
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          const std::pair<int64_t, int64_t> off{std::abs(i / s.window - j / s.window), std::abs(i % s.window - j % s.window)};
+          const auto it = offsets.emplace(off, int64_t(offsets.size())).first;
+          index[size_t(i * N + j)] = it->second;
+        }
+      const std::vector<float> table = tensor_to_f32(w_.get(bp + "attn.attention_biases", {s.heads, int64_t(offsets.size())}));
+      b.bias.resize(size_t(s.heads * N * N));
+      for (int64_t h = 0; h < s.heads; ++h)
+        for (int64_t k = 0; k < N * N; ++k) b.bias[size_t(h * N * N + k)] = table[size_t(h * int64_t(offsets.size()) + index[size_t(k)])];
+      s.blocks.push_back(std::move(b));
+    }
+    if (si + 1 < cfg_.embed_dims.size()) {
+      const int64_t stride = cfg_.merge_strides[si];
+      s.merge = {conv_bn(sp + "downsample.conv1", 1, 1, 0, false), conv_bn(sp + "downsample.conv2", 3, stride, 1, true),
+                 conv_bn(sp + "downsample.conv3", 1, 1, 0, false)};
+      resolution = conv_output_size(resolution, 3, stride, 1);
+    }
+    s.out_resolution = resolution;
+    stages_.push_back(std::move(s));
+  }
+  if (resolution != 64) fail(w_.source(), "the TinyViT stages end at " + std::to_string(resolution) + "², SAM needs 64²");
+  w_.get(p + "neck.0.weight", {256, cfg_.embed_dims.back(), 1, 1});
+  w_.get(p + "neck.2.weight", {256, 256, 3, 3});
+  neck_norm1_w_ = tensor_to_f32(w_.get(p + "neck.1.weight"), 256);
+  neck_norm1_b_ = tensor_to_f32(w_.get(p + "neck.1.bias"), 256);
+  neck_norm2_w_ = tensor_to_f32(w_.get(p + "neck.3.weight"), 256);
+  neck_norm2_b_ = tensor_to_f32(w_.get(p + "neck.3.bias"), 256);
+}
+
+// tokens [H·W, C]: windowed attention (its own LayerNorm inside, zero padding to whole windows
+// before it), residual; depthwise local conv; LayerNorm'd MLP, residual.
+void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float>& tokens, ThreadPool& pool) const {
+  const int64_t C = s.dim, H = s.resolution, S = s.window, N = S * S, hd = C / s.heads;
+  const int64_t per_side = (H + S - 1) / S;
+  const float eps = float(cfg_.layer_norm_eps);
+  std::vector<float> win(size_t(N * C)), qkv(size_t(N * 3 * C)), q(size_t(N * C)), k(size_t(N * C)), v(size_t(N * C)),
+      att(size_t(N * C)), proj(size_t(N * C)), attn_out(tokens.size());
+  const AttentionBias bias = [&](int64_t head, int64_t row, float* scores) {
+    add_inplace(scores, b.bias.data() + (head * N + row) * N, N);
+  };
+  for (int64_t wy = 0; wy < per_side; ++wy)
+    for (int64_t wx = 0; wx < per_side; ++wx) {
+      for (int64_t r = 0; r < S; ++r)
+        for (int64_t c = 0; c < S; ++c) {
+          const int64_t y = wy * S + r, x = wx * S + c;
+          float* dst = win.data() + (r * S + c) * C;
+          if (y < H && x < H) std::copy_n(tokens.data() + (y * H + x) * C, C, dst);
+          else std::fill_n(dst, C, 0.0f);
+        }
+      layernorm(win.data(), N, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, win.data());
+      linear(win.data(), N, *b.qkv, b.qkv_b.data(), qkv.data(), pool);
+      // The fused projection holds [q, k, v] head after head.
+      for (int64_t t = 0; t < N; ++t)
+        for (int64_t h = 0; h < s.heads; ++h) {
+          const float* src = qkv.data() + t * 3 * C + h * 3 * hd;
+          std::copy_n(src, hd, q.data() + t * C + h * hd);
+          std::copy_n(src + hd, hd, k.data() + t * C + h * hd);
+          std::copy_n(src + 2 * hd, hd, v.data() + t * C + h * hd);
+        }
+      attention_full({q.data(), C}, {k.data(), C}, {v.data(), C}, N, N, s.heads, hd, 1.0f / std::sqrt(float(hd)), att.data(),
+                     pool, &bias);
+      linear(att.data(), N, *b.proj, b.proj_b.data(), proj.data(), pool);
+      for (int64_t r = 0; r < S; ++r)
+        for (int64_t c = 0; c < S; ++c) {
+          const int64_t y = wy * S + r, x = wx * S + c;
+          if (y < H && x < H) std::copy_n(proj.data() + (r * S + c) * C, C, attn_out.data() + (y * H + x) * C);
+        }
+    }
+  add_inplace(tokens.data(), attn_out.data(), int64_t(tokens.size()));
+  // Local conv on the 2-D map (replaces the tokens, no residual).
+  std::vector<float> map(tokens.size()), conv(tokens.size());
+  transpose(tokens.data(), H * H, C, map.data());
+  run_conv_bn(b.local_conv, map.data(), C, H, H, conv.data(), pool);
+  transpose(conv.data(), C, H * H, tokens.data());
+  // MLP.
+  const int64_t F = b.fc1->dim(0), P = H * H;
+  std::vector<float> xn(tokens.size()), hidden(size_t(P * F)), out(tokens.size());
+  layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), eps, xn.data());
+  linear(xn.data(), P, *b.fc1, b.fc1_b.data(), hidden.data(), pool);
+  gelu_erf(hidden.data(), P * F);
+  linear(hidden.data(), P, *b.fc2, b.fc2_b.data(), out.data(), pool);
+  add_inplace(tokens.data(), out.data(), int64_t(tokens.size()));
+}
+
+void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
+  const int64_t in = cfg_.img_size, half = in / 2, quarter = in / 4;
+  // Stem: two stride-2 convs (GELU between) → [C0, 256, 256].
+  std::vector<float> a(size_t(stem1_.weight->dim(0) * half * half));
+  run_conv_bn(stem1_, image, 3, in, in, a.data(), pool);
+  gelu_erf(a.data(), int64_t(a.size()));
+  std::vector<float> x(size_t(cfg_.embed_dims[0] * quarter * quarter));  // channel-first in stage 0
+  run_conv_bn(stem2_, a.data(), stem1_.weight->dim(0), half, half, x.data(), pool);
+
+  std::vector<float> tokens;  // [H·W, C] from stage 1 on
+  for (size_t si = 0; si < stages_.size(); ++si) {
+    const Stage& s = stages_[si];
+    const int64_t H = s.resolution, P = H * H;
+    if (si == 0) {
+      // MBConv: 1×1 expand, GELU, depthwise 3×3, GELU, 1×1 project, residual, GELU.
+      for (const auto& m : s.mbconvs) {
+        const int64_t hidden = m[0].weight->dim(0);
+        std::vector<float> e(size_t(hidden * P)), d(size_t(hidden * P)), y(x.size());
+        run_conv_bn(m[0], x.data(), s.dim, H, H, e.data(), pool);
+        gelu_erf(e.data(), int64_t(e.size()));
+        run_conv_bn(m[1], e.data(), hidden, H, H, d.data(), pool);
+        gelu_erf(d.data(), int64_t(d.size()));
+        run_conv_bn(m[2], d.data(), hidden, H, H, y.data(), pool);
+        add_inplace(y.data(), x.data(), int64_t(x.size()));
+        gelu_erf(y.data(), int64_t(y.size()));
+        x.swap(y);
+      }
+    } else {
+      for (const Block& b : s.blocks) run_block(s, b, tokens, pool);
+      x.resize(tokens.size());
+      transpose(tokens.data(), P, s.dim, x.data());
+    }
+    if (s.merge.empty()) break;
+    // Patch merging on the map: 1×1, GELU, depthwise 3×3 (strided), GELU, 1×1.
+    const int64_t D = s.merge[0].weight->dim(0), R = s.out_resolution;
+    std::vector<float> m1(size_t(D * P)), m2(size_t(D * R * R)), m3(size_t(D * R * R));
+    run_conv_bn(s.merge[0], x.data(), s.dim, H, H, m1.data(), pool);
+    gelu_erf(m1.data(), int64_t(m1.size()));
+    run_conv_bn(s.merge[1], m1.data(), D, H, H, m2.data(), pool);
+    gelu_erf(m2.data(), int64_t(m2.size()));
+    run_conv_bn(s.merge[2], m2.data(), D, R, R, m3.data(), pool);
+    tokens.resize(m3.size());
+    transpose(m3.data(), D, R * R, tokens.data());
+  }
+  // Neck on the final [C, 64, 64] map (x holds it channel-first).
+  const int64_t C = cfg_.embed_dims.back(), P = 64 * 64;
+  std::vector<float> n1(size_t(256 * P));
+  conv2d(x.data(), C, 64, 64, w_.get(prefix_ + "neck.0.weight"), nullptr, {1, 1, 1, 0, 1}, n1.data(), pool);
+  layernorm_channels(n1.data(), 256, P, neck_norm1_w_.data(), neck_norm1_b_.data(), float(cfg_.neck_eps), n1.data());
+  conv2d(n1.data(), 256, 64, 64, w_.get(prefix_ + "neck.2.weight"), nullptr, {3, 3, 1, 1, 1}, out, pool);
+  layernorm_channels(out, 256, P, neck_norm2_w_.data(), neck_norm2_b_.data(), float(cfg_.neck_eps), out);
+}
+
+std::string TinyVitEncoder::describe() const {
+  std::string dims;
+  for (int64_t d : cfg_.embed_dims) dims += (dims.empty() ? "" : "/") + std::to_string(d);
+  return "MobileSAM TinyViT (dims " + dims + ")";
+}
+
+}  // namespace edgerun

@@ -1,0 +1,71 @@
+// MobileSAM's image encoder: TinyViT-5M (MODELS.md §7.2; mobile_sam/modeling/tiny_vit_sam.py).
+// A conv stem and an MBConv stage at 256², then three stages of windowed-attention blocks with
+// learned offset biases and a depthwise "local" conv, joined by conv patch merging, and SAM's
+// neck. BatchNorms run in eval mode from their running statistics.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "formats/json_file.h"
+#include "kernels/vision_ops.h"
+#include "models/sam.h"
+
+namespace edgerun {
+
+struct TinyVitConfig {
+  std::vector<int64_t> embed_dims{64, 128, 160, 320}, depths{2, 2, 6, 2}, num_heads{2, 4, 5, 10}, window_sizes{7, 7, 14, 7};
+  // Stride of the depthwise conv in each patch merging; MobileSAM keeps the last one at 1 so that
+  // the final stage stays at 64².
+  std::vector<int64_t> merge_strides{2, 2, 1};
+  double mlp_ratio = 4.0, mbconv_expand_ratio = 4.0;
+  double layer_norm_eps = 1e-5, batch_norm_eps = 1e-5, neck_eps = 1e-6;
+  int64_t img_size = 1024;
+
+  // The "tiny_vit" object of the golden config.json; missing fields keep MobileSAM's values.
+  static TinyVitConfig from_json(const json& section, const std::string& file);
+};
+
+// True when the checkpoint's image encoder is a TinyViT (by its tensor names).
+bool looks_like_tiny_vit(const WeightStore& w, const std::string& prefix = "image_encoder.");
+
+class TinyVitEncoder : public SamImageEncoder {
+ public:
+  TinyVitEncoder(const TinyVitConfig& config, const WeightStore& weights, const std::string& prefix = "image_encoder.");
+  void encode(const float* image, float* out, ThreadPool& pool) const override;
+  std::string describe() const override;
+
+ private:
+  // A bias-free conv followed by an eval-mode BatchNorm (scale/shift per output channel).
+  struct ConvBn {
+    const Tensor* weight = nullptr;
+    Conv2dShape shape;
+    std::vector<float> scale, shift;
+  };
+  struct Block {  // one TinyViT block
+    std::vector<float> attn_norm_w, attn_norm_b, qkv_b, proj_b, mlp_norm_w, mlp_norm_b, fc1_b, fc2_b;
+    const Tensor *qkv, *proj, *fc1, *fc2;
+    std::vector<float> bias;  // [heads, window², window²] attention bias, expanded from the table
+    ConvBn local_conv;
+  };
+  struct Stage {
+    int64_t dim = 0, heads = 0, window = 0, resolution = 0;
+    std::vector<std::vector<ConvBn>> mbconvs;  // stage 0: conv1, conv2, conv3 per block
+    std::vector<Block> blocks;
+    std::vector<ConvBn> merge;                 // conv1, conv2, conv3 (empty for the last stage)
+    int64_t out_resolution = 0;
+  };
+
+  ConvBn conv_bn(const std::string& name, int64_t kernel, int64_t stride, int64_t pad, bool depthwise) const;
+  // x [C_in, H, W] → y [C_out, H', W'] through the conv and its BatchNorm.
+  void run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y, ThreadPool& pool) const;
+  void run_block(const Stage& s, const Block& b, std::vector<float>& tokens, ThreadPool& pool) const;
+
+  TinyVitConfig cfg_;
+  const WeightStore& w_;
+  std::string prefix_;
+  ConvBn stem1_, stem2_;
+  std::vector<Stage> stages_;
+  std::vector<float> neck_norm1_w_, neck_norm1_b_, neck_norm2_w_, neck_norm2_b_;
+};
+
+}  // namespace edgerun
