@@ -10,6 +10,7 @@ packages=(
   libcpp-httplib-dev      # HTTP server for `edgerun serve`
   libstb-dev              # image decoding (PNG, JPEG, ...) and PNG writing for the vision models
   libgtest-dev libgmock-dev  # tests
+  chromium                # the segmentation web page's browser test (driven by playwright-core)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -24,7 +25,7 @@ else
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The OpenAI client the server tests use (tests/server), pinned by package-lock.json.
+# The OpenAI client and playwright-core the server tests use (tests/server), pinned by package-lock.json.
 if command -v npm >/dev/null; then
   (cd "$(dirname "$0")/../tests/server" && npm ci --no-audit --no-fund --prefer-offline >/dev/null) \
     && echo "install-deps: tests/server/node_modules ready" \

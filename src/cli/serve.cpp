@@ -10,7 +10,9 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "runtime/sam_predictor.h"
 #include "server/http_server.h"
+#include "server/segment_server.h"
 #include "text/chat_template.h"
 
 namespace edgerun::cli {
@@ -32,6 +34,46 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   return cmd;
 }
 
+namespace {
+
+// Serves until Ctrl-C or SIGTERM, which `stop_signals` (blocked in every thread) delivers to one
+// waiting thread.
+template <typename Server>
+void serve_until_signal(Server& http, const sigset_t& stop_signals) {
+  std::thread signal_waiter([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    http.stop();
+  });
+  http.listen();
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);  // wakes the waiter if listen ended otherwise
+  signal_waiter.join();
+  std::fprintf(stderr, "edgerun: server stopped\n");
+}
+
+std::string model_name(const std::string& path) {
+  if (path.empty()) return "stories260K";
+  std::string name = std::filesystem::path(path).lexically_normal().filename().string();
+  if (name.empty()) name = std::filesystem::path(path).lexically_normal().parent_path().filename().string();
+  return name;
+}
+
+// `serve` with a SAM model: the segmentation API and its web page.
+int run_segment_serve(const ServeArgs& a, const sigset_t& stop_signals) {
+  const auto model = load_sam(a.model);
+  ThreadPool pool(a.threads);
+  server::SegmentService service(*model, pool);
+  server::SegmentHttpServer http(service, model_name(a.model), model->description, a.parallel + 8);
+  const int port = http.bind(a.host, a.port);
+  std::fprintf(stderr, "edgerun: serving %s (%s) on http://%s:%d (segmentation; web page at /, %d threads)\n",
+               model_name(a.model).c_str(), model->description.c_str(), a.host.c_str(), port, pool.size());
+  std::fflush(stderr);
+  serve_until_signal(http, stop_signals);
+  return 0;
+}
+
+}  // namespace
+
 int run_serve(const ServeArgs& a) {
   // Ctrl-C and SIGTERM are taken by one waiting thread (below), so block them before any other
   // thread starts: threads inherit the mask.
@@ -46,12 +88,11 @@ int run_serve(const ServeArgs& a) {
   // A client that disconnects must not kill the server: failed writes report EPIPE instead.
   signal(SIGPIPE, SIG_IGN);
 
+  if (is_sam_model(a.model)) return run_segment_serve(a, stop_signals);
   const DType kv_type = parse_cache_type(a.cache_type);
   const LoadedModel model = open_model(a.model, {});
   model.require_tokenizer();
-  std::string name = "stories260K";
-  if (!a.model.empty()) name = std::filesystem::path(a.model).lexically_normal().filename().string();
-  if (name.empty()) name = std::filesystem::path(a.model).lexically_normal().parent_path().filename().string();
+  const std::string name = model_name(a.model);
   std::optional<ModelChatTemplate> chat_template;
   try {
     chat_template = model_chat_template(a.model, model);
@@ -70,15 +111,7 @@ int run_serve(const ServeArgs& a) {
                a.host.c_str(), port, a.parallel, a.parallel == 1 ? "" : "s", (long long)context, pool.size());
   std::fflush(stderr);
 
-  std::thread signal_waiter([&] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    http.stop();
-  });
-  http.listen();
-  pthread_kill(signal_waiter.native_handle(), SIGTERM);  // wakes the waiter if listen ended otherwise
-  signal_waiter.join();
-  std::fprintf(stderr, "edgerun: server stopped\n");
+  serve_until_signal(http, stop_signals);
   return 0;
 }
 

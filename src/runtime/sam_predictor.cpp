@@ -45,15 +45,35 @@ std::unique_ptr<SamModel> load_sam(const std::string& path) {
   return m;
 }
 
-void SamPredictor::set_image(const ImageU8& image) {
-  if (image.channels != 3) fail("image", "must be RGB");
-  geometry_ = sam_geometry(image.height, image.width, model_.config.image_size);
-  const ImageU8 resized = resize_pil(image, int(geometry_.resized_w), int(geometry_.resized_h), ResampleFilter::kBilinear);
-  const std::vector<float> input = sam_preprocess(resized.pixels.data(), geometry_.resized_h, geometry_.resized_w, model_.config);
-  const int64_t G = model_.config.image_embedding_size;
-  embedding_.assign(size_t(model_.config.prompt_embed_dim * G * G), 0.0f);
-  model_.encoder->encode(input.data(), embedding_.data(), pool_);
+bool is_sam_model(const std::string& path) {
+  try {
+    if (path.empty()) return false;
+    if (fs::is_directory(path)) {
+      const fs::path config = fs::path(path) / "config.json";
+      return fs::exists(config) && read_ordered_json_file(config.string()).value("model_type", "") == "sam";
+    }
+    const std::string ext = fs::path(path).extension().string();
+    if (ext != ".safetensors" && ext != ".pth" && ext != ".pt") return false;
+    WeightStore w;
+    add_weights_file(w, path);
+    return w.find("mask_decoder.iou_token.weight") != nullptr;
+  } catch (const Error&) {
+    return false;
+  }
 }
+
+std::vector<float> sam_encode_image(const SamModel& model, const ImageU8& image, SamImageGeometry& geometry, ThreadPool& pool) {
+  if (image.channels != 3) fail("image", "must be RGB");
+  geometry = sam_geometry(image.height, image.width, model.config.image_size);
+  const ImageU8 resized = resize_pil(image, int(geometry.resized_w), int(geometry.resized_h), ResampleFilter::kBilinear);
+  const std::vector<float> input = sam_preprocess(resized.pixels.data(), geometry.resized_h, geometry.resized_w, model.config);
+  const int64_t G = model.config.image_embedding_size;
+  std::vector<float> embedding(size_t(model.config.prompt_embed_dim * G * G));
+  model.encoder->encode(input.data(), embedding.data(), pool);
+  return embedding;
+}
+
+void SamPredictor::set_image(const ImageU8& image) { embedding_ = sam_encode_image(model_, image, geometry_, pool_); }
 
 SamPrediction SamPredictor::predict(const SamPrompt& prompt) const {
   if (embedding_.empty()) fail("predict", "set_image must come first");

@@ -25,6 +25,13 @@ struct SamModel {
 // (.safetensors, or a PyTorch .pth/.pt read without running any pickle code): a ViT encoder is
 // read off the tensor shapes, a TinyViT one (by its names) gets MobileSAM's sizes.
 std::unique_ptr<SamModel> load_sam(const std::string& path);
+// Whether `path` is a SAM checkpoint (config.json says "sam", or the weights have an
+// image_encoder and a mask_decoder); false for anything else, including unreadable paths.
+bool is_sam_model(const std::string& path);
+
+// The predictor's set_image: resize (long side 1024, PIL bilinear), normalise, pad, encode.
+// Returns the [256, 64, 64] embedding and sets `geometry`.
+std::vector<float> sam_encode_image(const SamModel& model, const ImageU8& image, SamImageGeometry& geometry, ThreadPool& pool);
 
 class SamPredictor {
  public:

@@ -307,15 +307,17 @@ void HttpServer::add_routes() {
   });
 }
 
-int HttpServer::bind(const std::string& host, int port) {
+int bind_http(httplib::Server& server, const std::string& host, int port) {
   if (port == 0) {
-    const int bound = http_->bind_to_any_port(host);
+    const int bound = server.bind_to_any_port(host);
     if (bound < 0) fail("--host", "cannot listen on " + host);
     return bound;
   }
-  if (!http_->bind_to_port(host, port)) fail("--port", "cannot listen on " + host + ":" + std::to_string(port));
+  if (!server.bind_to_port(host, port)) fail("--port", "cannot listen on " + host + ":" + std::to_string(port));
   return port;
 }
+
+int HttpServer::bind(const std::string& host, int port) { return bind_http(*http_, host, port); }
 
 void HttpServer::listen() { http_->listen_after_bind(); }
 void HttpServer::stop() { http_->stop(); }

@@ -15,6 +15,10 @@ class Server;
 
 namespace edgerun::server {
 
+// Binds `server` to host:port (port 0 = any free port); returns the port, or throws Error naming
+// --host / --port.
+int bind_http(httplib::Server& server, const std::string& host, int port);
+
 class HttpServer {
  public:
   // `http_threads`: connections served at once (streams waiting on slots included).

@@ -1,6 +1,7 @@
 // tekken.json → Tokenizer. The pieces are the shared ones: the Hugging Face Split pre-tokenizer
 // (PCRE2) for the pattern, BpeMerges for the rank-ordered merges (over byte symbols instead of
 // byte-level characters), TokenTrie for control tokens written in the text.
+#include "formats/base64.h"
 #include "text/tekken_tokenizer.h"
 
 #include <algorithm>
@@ -36,32 +37,6 @@ const char* const kLegacySpecials[] = {
     "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CONTENT]"};
 
 int version_number(const std::string& v) { return std::stoi(v.substr(1)); }
-
-// Standard base64 (RFC 4648, with padding), as Python's base64.b64decode writes token_bytes.
-bool base64_decode(const std::string& in, std::string& out) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  out.clear();
-  if (in.size() % 4 != 0) return false;
-  for (size_t i = 0; i < in.size(); i += 4) {
-    const size_t pad = in.compare(i + 2, 2, "==") == 0 ? 2 : in[i + 3] == '=' ? 1 : 0;
-    if (pad > 0 && i + 4 != in.size()) return false;
-    uint32_t bits = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      const int v = k >= 4 - pad ? 0 : value(in[i + k]);
-      if (v < 0) return false;
-      bits = bits << 6 | uint32_t(v);
-    }
-    for (size_t k = 0; k < 3 - pad; ++k) out += char((bits >> (16 - 8 * k)) & 0xff);
-  }
-  return true;
-}
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include "server/metrics.h"
 #include "server/output_parser.h"
 #include "server/response.h"
+#include "server/segment_service.h"
 
 namespace edgerun::server {
 namespace {
@@ -196,6 +197,15 @@ TEST(Response, ChatCompletionAndChunksHaveTheOpenAIShape) {
   EXPECT_EQ(sse_event(chunk).substr(sse_event(chunk).size() - 2), "\n\n");
   EXPECT_EQ(sse_event(ojson{{"a", 1}}), "data: {\"a\":1}\n\n");
   EXPECT_EQ(sse_done(), "data: [DONE]\n\n");
+}
+
+TEST(SegmentReply, CocoRunLengthsAreColumnMajorStartingWithZeros) {
+  // 2 rows x 3 columns:  1 0 1
+  //                      1 0 0   column-major: 1 1 0 0 1 0
+  const uint8_t mask[6] = {1, 0, 1, 1, 0, 0};
+  EXPECT_EQ(mask_rle(mask, 2, 3), (std::vector<int64_t>{0, 2, 2, 1, 1}));
+  const uint8_t zeros[4] = {0, 0, 0, 0};
+  EXPECT_EQ(mask_rle(zeros, 2, 2), (std::vector<int64_t>{4}));
 }
 
 TEST(Response, ErrorJson) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the `edgerun serve` tests through the official OpenAI client (ctest: server_openai_client).
+# Runs the `edgerun serve` tests through the official OpenAI client, and the SAM web page in headless
+# Chromium through playwright-core (ctest: server_openai_client).
 # Usage: run_tests.sh EDGERUN_BINARY MODEL_DIR
 # Installs the client from package-lock.json when node_modules is missing, starts the server on a
 # free port, waits for /health, runs `node --test`, and stops the server whatever happens.
@@ -8,7 +9,7 @@ binary=$(realpath "$1")
 model=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-if [ ! -d node_modules/openai ]; then
+if [ ! -d node_modules/openai ] || [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund --prefer-offline >/dev/null
 fi
 log=$(mktemp)
