@@ -18,6 +18,18 @@ void WeightStore::add(const std::vector<Tensor>& tensors, std::shared_ptr<Storag
   owners_.push_back(std::move(owner));
 }
 
+void WeightStore::rename(const std::function<std::string(const std::string&)>& new_name) {
+  std::map<std::string, Tensor> renamed;
+  for (auto& [name, t] : tensors_) {
+    const std::string n = new_name(name);
+    if (n.empty()) continue;
+    Tensor moved = t;
+    moved.name = n;
+    if (!renamed.emplace(n, std::move(moved)).second) fail(source_, "tensors '" + name + "' and another both map to '" + n + "'");
+  }
+  tensors_ = std::move(renamed);
+}
+
 const Tensor* WeightStore::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;

@@ -1,5 +1,6 @@
 // Name → tensor view for a loaded checkpoint, keeping the mapped files alive.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,6 +22,9 @@ class WeightStore {
   // Checks the tensor exists with exactly this shape (PyTorch order).
   const Tensor& get(const std::string& name, const std::vector<int64_t>& shape) const;
   const std::map<std::string, Tensor>& all() const { return tensors_; }
+  // Renames every tensor (another checkpoint layout's names to ours); a name mapped to "" is
+  // dropped. Throws when two tensors end up with one name.
+  void rename(const std::function<std::string(const std::string&)>& new_name);
 
   // FP8 checkpoints (transformers' fine-grained FP8 with weight_block_size null, as the Ministral 3
   // Instruct repos ship) store each Linear weight as F8_E4M3 plus a scalar F32
