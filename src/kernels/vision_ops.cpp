@@ -219,3 +219,25 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
 }
 
 }  // namespace edgerun
+
+namespace edgerun {
+
+void window_gather(const float* tokens, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* out) {
+  for (int64_t r = 0; r < window; ++r)
+    for (int64_t c = 0; c < window; ++c) {
+      const int64_t y = wy * window + r, x = wx * window + c;
+      float* dst = out + (r * window + c) * channels;
+      if (y < side && x < side) std::copy_n(tokens + (y * side + x) * channels, channels, dst);
+      else std::fill_n(dst, channels, 0.0f);
+    }
+}
+
+void window_scatter(const float* win, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* tokens) {
+  for (int64_t r = 0; r < window; ++r)
+    for (int64_t c = 0; c < window; ++c) {
+      const int64_t y = wy * window + r, x = wx * window + c;
+      if (y < side && x < side) std::copy_n(win + (r * window + c) * channels, channels, tokens + (y * side + x) * channels);
+    }
+}
+
+}  // namespace edgerun

@@ -60,3 +60,13 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
                     const AttentionBias* bias = nullptr);
 
 }  // namespace edgerun
+
+namespace edgerun {
+
+// Window (wy, wx) of window × window tokens out of a side × side grid of [side², channels] tokens
+// zero-padded at the bottom and right to whole windows (SAM's and TinyViT's window partition),
+// and back (positions in the padding are dropped).
+void window_gather(const float* tokens, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* out);
+void window_scatter(const float* win, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* tokens);
+
+}  // namespace edgerun

@@ -117,19 +117,9 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
       // as keys (as in the reference) and their outputs are dropped.
       for (int64_t wy = 0; wy < windows_per_side; ++wy)
         for (int64_t wx = 0; wx < windows_per_side; ++wx) {
-          for (int64_t r = 0; r < S; ++r)
-            for (int64_t c = 0; c < S; ++c) {
-              const int64_t y = wy * S + r, xx = wx * S + c;
-              float* dst = win.data() + (r * S + c) * C;
-              if (y < G && xx < G) std::copy_n(xn.data() + (y * G + xx) * C, C, dst);
-              else std::fill_n(dst, C, 0.0f);
-            }
+          window_gather(xn.data(), G, C, S, wy, wx, win.data());
           attend(b, win.data(), S, win_out.data(), pool);
-          for (int64_t r = 0; r < S; ++r)
-            for (int64_t c = 0; c < S; ++c) {
-              const int64_t y = wy * S + r, xx = wx * S + c;
-              if (y < G && xx < G) std::copy_n(win_out.data() + (r * S + c) * C, C, delta.data() + (y * G + xx) * C);
-            }
+          window_scatter(win_out.data(), G, C, S, wy, wx, delta.data());
         }
     }
     add_inplace(x.data(), delta.data(), P * C);

@@ -174,13 +174,7 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   };
   for (int64_t wy = 0; wy < per_side; ++wy)
     for (int64_t wx = 0; wx < per_side; ++wx) {
-      for (int64_t r = 0; r < S; ++r)
-        for (int64_t c = 0; c < S; ++c) {
-          const int64_t y = wy * S + r, x = wx * S + c;
-          float* dst = win.data() + (r * S + c) * C;
-          if (y < H && x < H) std::copy_n(tokens.data() + (y * H + x) * C, C, dst);
-          else std::fill_n(dst, C, 0.0f);
-        }
+      window_gather(tokens.data(), H, C, S, wy, wx, win.data());
       layernorm(win.data(), N, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, win.data());
       linear(win.data(), N, *b.qkv, b.qkv_b.data(), qkv.data(), pool);
       // The fused projection holds [q, k, v] head after head.
@@ -194,11 +188,7 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
       attention_full({q.data(), C}, {k.data(), C}, {v.data(), C}, N, N, s.heads, hd, 1.0f / std::sqrt(float(hd)), att.data(),
                      pool, &bias);
       linear(att.data(), N, *b.proj, b.proj_b.data(), proj.data(), pool);
-      for (int64_t r = 0; r < S; ++r)
-        for (int64_t c = 0; c < S; ++c) {
-          const int64_t y = wy * S + r, x = wx * S + c;
-          if (y < H && x < H) std::copy_n(proj.data() + (r * S + c) * C, C, attn_out.data() + (y * H + x) * C);
-        }
+      window_scatter(proj.data(), H, C, S, wy, wx, attn_out.data());
     }
   add_inplace(tokens.data(), attn_out.data(), int64_t(tokens.size()));
   // Local conv on the 2-D map (replaces the tokens, no residual).

@@ -213,3 +213,29 @@ TEST(VisionOps, AttentionFullWithStridesAndBias) {
 
 }  // namespace
 }  // namespace edgerun
+
+namespace edgerun {
+namespace {
+
+TEST(VisionOps, WindowsCoverTheGridWithZeroPadding) {
+  const int64_t side = 5, C = 2, S = 3, per_side = 2;  // padded to 6 x 6
+  const auto tokens = test::gaussian(size_t(side * side * C), 21);
+  std::vector<float> back(tokens.size(), -1.0f), win(size_t(S * S * C));
+  for (int64_t wy = 0; wy < per_side; ++wy)
+    for (int64_t wx = 0; wx < per_side; ++wx) {
+      window_gather(tokens.data(), side, C, S, wy, wx, win.data());
+      for (int64_t r = 0; r < S; ++r)
+        for (int64_t c = 0; c < S; ++c) {
+          const int64_t y = wy * S + r, x = wx * S + c;
+          for (int64_t ch = 0; ch < C; ++ch) {
+            const float want = y < side && x < side ? tokens[size_t((y * side + x) * C + ch)] : 0.0f;
+            ASSERT_EQ(win[size_t((r * S + c) * C + ch)], want);
+          }
+        }
+      window_scatter(win.data(), side, C, S, wy, wx, back.data());
+    }
+  EXPECT_EQ(back, tokens);
+}
+
+}  // namespace
+}  // namespace edgerun
