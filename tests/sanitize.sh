@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test suite with AddressSanitizer + UndefinedBehaviorSanitizer (Debug) and runs the
 # parser tests under it: every bad-input, truncation and mutation-fuzz test of the GGUF,
-# safetensors and PyTorch checkpoint readers and the tokenizer's bad-input tests. Exits non-zero on any failure or
+# safetensors and PyTorch checkpoint readers, the tokenizer's bad-input tests, and the image
+# decoders (stb compiled into the instrumented build) with their damaged-file fuzz test. Exits non-zero on any failure or
 # sanitizer report. Runs from any directory.
 #   tests/sanitize.sh                 # default filter
 #   tests/sanitize.sh 'Gguf*'         # another gtest filter
@@ -11,7 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 build="${EDGERUN_ASAN_BUILD:-$root/build-asan}"
-filter="${1:-Gguf*:Safetensors*:Pytorch*:Tokenizer*Bad*}"
+filter="${1:-Gguf*:Safetensors*:Pytorch*:Tokenizer*Bad*:ImageIo*:SamDecoder.Bad*:SegmentReply*}"
 jobs="${EDGERUN_JOBS:-2}"
 
 generator=()

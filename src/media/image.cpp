@@ -1,7 +1,17 @@
 #include "media/image.h"
 
+// stb's decoders are compiled here (from Debian's libstb-dev headers) rather than linked from
+// libstb.so, so that the sanitizer builds instrument them too.
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_FAILURE_USERMSG
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #include <stb_image.h>
 #include <stb_image_write.h>
+#pragma GCC diagnostic pop
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +24,70 @@
 #include "core/error.h"
 
 namespace edgerun {
+
+namespace {
+
+// The EXIF orientation (1–8) of a JPEG, 1 when it has none. Every offset is checked: the
+// segment and the TIFF structure inside it come from the file.
+int exif_orientation(std::span<const uint8_t> b) {
+  if (b.size() < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
+  size_t pos = 2;
+  while (pos + 4 <= b.size() && b[pos] == 0xFF) {
+    const uint8_t marker = b[pos + 1];
+    const size_t len = size_t(b[pos + 2]) << 8 | b[pos + 3];
+    if (marker == 0xDA || len < 2 || pos + 2 + len > b.size()) return 1;  // image data, or broken
+    const uint8_t* seg = b.data() + pos + 4;
+    const size_t seg_len = len - 2;
+    if (marker == 0xE1 && seg_len >= 14 && std::equal(seg, seg + 6, "Exif\0\0")) {
+      const uint8_t* t = seg + 6;
+      const size_t n = seg_len - 6;
+      const bool little = t[0] == 'I' && t[1] == 'I';
+      if (!little && !(t[0] == 'M' && t[1] == 'M')) return 1;
+      const auto u16 = [&](size_t o) -> uint32_t { return little ? t[o] | t[o + 1] << 8 : t[o] << 8 | t[o + 1]; };
+      const auto u32 = [&](size_t o) -> uint32_t { return little ? u16(o) | u16(o + 2) << 16 : u16(o) << 16 | u16(o + 2); };
+      const size_t ifd = u32(4);
+      if (ifd + 2 > n) return 1;
+      const size_t entries = u16(ifd);
+      for (size_t e = 0; e < entries; ++e) {
+        const size_t at = ifd + 2 + 12 * e;
+        if (at + 12 > n) return 1;
+        if (u16(at) == 0x0112) {
+          const uint32_t v = u16(at + 8);
+          return v >= 1 && v <= 8 ? int(v) : 1;
+        }
+      }
+      return 1;
+    }
+    pos += 2 + len;
+  }
+  return 1;
+}
+
+// The image as it should be shown: EXIF orientations 2–8 undone as PIL's exif_transpose does.
+ImageU8 apply_orientation(const ImageU8& in, int orientation) {
+  if (orientation <= 1) return in;
+  const bool swap = orientation >= 5;
+  ImageU8 out{swap ? in.height : in.width, swap ? in.width : in.height, in.channels, {}};
+  out.pixels.resize(in.pixels.size());
+  const int w = in.width, h = in.height;
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;
+      switch (orientation) {
+        case 2: sx = w - 1 - x; break;                     // mirrored
+        case 3: sx = w - 1 - x, sy = h - 1 - y; break;     // upside down
+        case 4: sy = h - 1 - y; break;                     // mirrored vertically
+        case 5: sx = y, sy = x; break;                     // transposed
+        case 6: sx = y, sy = h - 1 - x; break;             // rotated: turn 90° clockwise
+        case 7: sx = w - 1 - y, sy = h - 1 - x; break;     // transversed
+        case 8: sx = w - 1 - y, sy = x; break;             // turn 90° counter-clockwise
+      }
+      std::copy_n(in.at(sx, sy), in.channels, out.at(x, y));
+    }
+  return out;
+}
+
+}  // namespace
 
 ImageU8 decode_image(std::span<const uint8_t> bytes, const std::string& name, int64_t max_pixels) {
   if (bytes.empty()) fail(name, "the image is empty");
@@ -34,7 +108,7 @@ ImageU8 decode_image(std::span<const uint8_t> bytes, const std::string& name, in
   img.height = h;
   img.channels = 3;
   img.pixels.assign(pixels.get(), pixels.get() + size_t(w) * size_t(h) * 3);
-  return img;
+  return apply_orientation(img, exif_orientation(bytes));
 }
 
 ImageU8 read_image(const std::string& path, int64_t max_pixels) {
@@ -65,6 +139,18 @@ std::vector<uint8_t> encode_png(const ImageU8& image) {
   if (!stbi_write_png_to_func(append, &out, image.width, image.height, image.channels, image.pixels.data(),
                               image.width * image.channels))
     fail("PNG", "encoding failed");
+  return out;
+}
+
+std::vector<uint8_t> encode_jpeg(const ImageU8& image, int quality) {
+  check_writable(image, "JPEG");
+  std::vector<uint8_t> out;
+  const auto append = [](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  };
+  if (!stbi_write_jpg_to_func(append, &out, image.width, image.height, image.channels, image.pixels.data(), std::clamp(quality, 1, 100)))
+    fail("JPEG", "encoding failed");
   return out;
 }
 

@@ -22,7 +22,8 @@ struct ImageU8 {
 constexpr int64_t kMaxImagePixels = int64_t(64) << 20;
 
 // Decodes to RGB as PIL's convert("RGB") does: gray is replicated, alpha dropped (not blended).
-// 16-bit images are reduced to 8 bits. Throws Error naming `name` for anything that is not a
+// 16-bit images are reduced to 8 bits. A JPEG's EXIF orientation is applied (as
+// ImageOps.exif_transpose), so the pixels are upright as a viewer shows them. Throws Error naming `name` for anything that is not a
 // readable image, or one over `max_pixels`.
 ImageU8 decode_image(std::span<const uint8_t> bytes, const std::string& name, int64_t max_pixels = kMaxImagePixels);
 ImageU8 read_image(const std::string& path, int64_t max_pixels = kMaxImagePixels);
@@ -30,6 +31,7 @@ ImageU8 read_image(const std::string& path, int64_t max_pixels = kMaxImagePixels
 // PNG of a 1- or 3-channel image; write_png goes through a temporary file and a rename, so a
 // failed write leaves no partial file.
 std::vector<uint8_t> encode_png(const ImageU8& image);
+std::vector<uint8_t> encode_jpeg(const ImageU8& image, int quality = 90);
 void write_png(const std::string& path, const ImageU8& image);
 
 // Pillow's Image.resize filters (Resampling.BILINEAR, BICUBIC, LANCZOS).

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <random>
 
 #include "core/error.h"
 #include "formats/json_file.h"
@@ -131,6 +132,59 @@ TEST(ImageIo, BadInputIsAClearError) {
   std::copy(dims, dims + 8, huge.begin() + 16);
   expect_error_naming([&] { decode_image(huge, "huge.png"); }, "huge.png");
   expect_error_naming([&] { write_png(tmp.file("no/such/dir/x.png"), img); }, "x.png");
+}
+
+// A JPEG with an EXIF orientation comes out upright: a 40x20 image, red on its left half, with
+// orientation 6 ("turn 90° clockwise to view") becomes 20x40 with the red half on top.
+TEST(ImageIo, JpegExifOrientationIsApplied) {
+  ImageU8 img{40, 20, 3, {}};
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 40; ++x) {
+      const uint8_t px[3] = {uint8_t(x < 20 ? 255 : 0), 0, uint8_t(x < 20 ? 0 : 255)};
+      img.pixels.insert(img.pixels.end(), px, px + 3);
+    }
+  const std::vector<uint8_t> jpeg = encode_jpeg(img, 95);
+  const auto with_orientation = [&](uint16_t o) {
+    // APP1 "Exif\0\0" + little-endian TIFF with one IFD0 entry: 0x0112 SHORT 1 = o.
+    const uint8_t tiff[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, uint8_t(o), 0, 0, 0, 0, 0, 0, 0};
+    std::vector<uint8_t> app1 = {0xFF, 0xE1, 0, uint8_t(2 + 6 + sizeof tiff), 'E', 'x', 'i', 'f', 0, 0};
+    app1.insert(app1.end(), tiff, tiff + sizeof tiff);
+    std::vector<uint8_t> out(jpeg.begin(), jpeg.begin() + 2);
+    out.insert(out.end(), app1.begin(), app1.end());
+    out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+    return decode_image(out, "exif.jpg");
+  };
+  const ImageU8 upright = with_orientation(1);
+  EXPECT_EQ(upright.width, 40);
+  EXPECT_GT(upright.at(5, 10)[0], 200);  // red on the left
+  const ImageU8 turned = with_orientation(6);
+  ASSERT_EQ(turned.width, 20);
+  ASSERT_EQ(turned.height, 40);
+  EXPECT_GT(turned.at(10, 5)[0], 200);   // red now on top
+  EXPECT_GT(turned.at(10, 35)[2], 200);  // blue at the bottom
+  const ImageU8 mirrored = with_orientation(2);
+  EXPECT_GT(mirrored.at(35, 10)[0], 200);  // red on the right
+}
+
+// Random damage to a PNG and a JPEG: decoding either works or throws Error (the sanitizer build
+// runs this too).
+TEST(ImageIo, DamagedFilesNeverCrashTheDecoder) {
+  ImageU8 img{24, 16, 3, {}};
+  for (int i = 0; i < 24 * 16 * 3; ++i) img.pixels.push_back(uint8_t(i * 37));
+  std::mt19937 rng(5);
+  for (const std::vector<uint8_t>& original : {encode_png(img), encode_jpeg(img, 80)}) {
+    for (int trial = 0; trial < 300; ++trial) {
+      std::vector<uint8_t> b = original;
+      const int flips = 1 + int(rng() % 8);
+      for (int f = 0; f < flips; ++f) b[rng() % b.size()] = uint8_t(rng());
+      if (trial % 3 == 0) b.resize(rng() % b.size());
+      try {
+        const ImageU8 r = decode_image(b, "fuzz");
+        EXPECT_EQ(r.pixels.size(), size_t(r.width) * size_t(r.height) * 3);
+      } catch (const Error&) {
+      }
+    }
+  }
 }
 
 TEST(Interpolate, BilinearMatchesTorchDefinition) {
