@@ -5,6 +5,11 @@
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
+// Only the formats we test; fewer decoders, less attack surface.
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wsign-compare"
@@ -26,6 +31,45 @@
 namespace edgerun {
 
 namespace {
+
+// Debian 12's stb_image (2022-09) builds a JPEG Huffman table from counts that may sum past
+// 256 and then writes past its arrays (found by our damaged-file test under UBSan; newer stb
+// rejects such tables). Such a file is refused here before stb sees it.
+bool jpeg_huffman_tables_fit(std::span<const uint8_t> b) {
+  if (b.size() < 2 || b[0] != 0xFF || b[1] != 0xD8) return true;  // not a JPEG
+  size_t pos = 2;
+  while (pos + 4 <= b.size()) {
+    if (b[pos] != 0xFF) {  // entropy-coded data between markers
+      ++pos;
+      continue;
+    }
+    const uint8_t m = b[pos + 1];
+    if (m == 0xFF) {
+      ++pos;
+      continue;
+    }
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {  // stuffing, TEM, restart markers
+      pos += 2;
+      continue;
+    }
+    if (m == 0xD9) break;  // end of image
+    const size_t len = size_t(b[pos + 2]) << 8 | b[pos + 3];
+    if (len < 2) break;
+    if (m == 0xC4) {  // checked even when the file ends inside it: stb reads on regardless
+      // As stb reads it: tables follow one another while the segment has bytes left, each
+      // reading its 17 header bytes even past the segment's end (bytes past the file read as 0).
+      for (size_t p = pos + 4, end = pos + 2 + len; p < end;) {
+        size_t n = 0;
+        for (size_t i = 1; i <= 16; ++i) n += p + i < b.size() ? b[p + i] : 0;
+        if (n > 256) return false;
+        p += 17 + n;
+      }
+    }
+    if (pos + 2 + len > b.size()) break;  // truncated: stb reports it
+    pos += 2 + len;
+  }
+  return true;
+}
 
 // The EXIF orientation (1–8) of a JPEG, 1 when it has none. Every offset is checked: the
 // segment and the TIFF structure inside it come from the file.
@@ -95,6 +139,7 @@ ImageU8 decode_image(std::span<const uint8_t> bytes, const std::string& name, in
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = int(bytes.size());
   int w = 0, h = 0, comp = 0;
+  if (!jpeg_huffman_tables_fit(bytes)) fail(name, "not a readable image (corrupt JPEG: bad Huffman table)");
   if (!stbi_info_from_memory(data, len, &w, &h, &comp))
     fail(name, std::string("not a readable image (") + stbi_failure_reason() + ")");
   if (w <= 0 || h <= 0) fail(name, "the image has no pixels");

@@ -1,4 +1,4 @@
-// Images as the vision models see them: decoding (PNG, JPEG, BMP, GIF, ... through stb_image),
+// Images as the vision models see them: decoding (PNG, JPEG, BMP, GIF through stb_image),
 // PNG writing, Pillow-exact resampling (the Hugging Face and SAM preprocessors resize with PIL,
 // and a one-step difference in a pixel changes the embeddings), and PyTorch's bilinear
 // interpolation of float maps (mask post-processing).
