@@ -104,4 +104,27 @@ struct ChatArgs {
 CLI::App* add_chat_command(CLI::App& app, ChatArgs& args);
 int run_chat(const ChatArgs& args);
 
+// `edgerun logits -m VLM --messages conv.json --image A [--image B]... [--add-generation-prompt]
+// -o out.safetensors` (src/cli/vision.cpp): input ids, per-image pixel values and features, and
+// logits at every position of a vision-language prompt.
+struct MessagesLogitsArgs {
+  std::string model, messages, output;
+  std::vector<std::string> images;
+  bool add_generation_prompt = false;
+  int threads = 0;
+  int64_t ctx = 0;
+};
+int run_messages_logits(const MessagesLogitsArgs& args);
+
+// `edgerun describe -m VLM --image A [--image B]... [-p QUESTION]` (src/cli/vision.cpp).
+struct DescribeArgs {
+  std::string model, prompt, system;
+  std::vector<std::string> images;
+  int64_t n_predict = 256, seed = -1, ctx = 0;
+  float temp = -1;
+  int threads = 0;
+};
+CLI::App* add_describe_command(CLI::App& app, DescribeArgs& args);
+int run_describe(const DescribeArgs& args);
+
 }  // namespace edgerun::cli

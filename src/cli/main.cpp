@@ -202,6 +202,10 @@ int main_impl(int argc, char** argv) {
   logits->add_option("--ids", ids_text, "Comma-separated token ids, used exactly as given");
   logits->add_flag("--no-special", no_special, "With -p: do not add BOS or other special tokens");
   logits->add_option("-o,--output", out_path, "Output .safetensors file")->required();
+  MessagesLogitsArgs vargs;
+  logits->add_option("--messages", vargs.messages, "JSON conversation (vision-language models): rendered with the chat template, images expanded");
+  logits->add_option("--image", vargs.images, "With --messages: the image for each {\"type\": \"image\"} part, in order");
+  logits->add_flag("--add-generation-prompt", vargs.add_generation_prompt, "With --messages: end with the start of an assistant turn");
 
   QuantizeArgs qargs;
   auto* quantize = app.add_subcommand("quantize", "Write a GGUF file with quantized weights (q8_0, q4_0, q4_k, f16, bf16, f32)");
@@ -234,6 +238,8 @@ int main_impl(int argc, char** argv) {
   auto* serve = add_serve_command(app, serve_args);
   ChatArgs chat_args;
   auto* chat = add_chat_command(app, chat_args);
+  DescribeArgs describe_args;
+  auto* describe = add_describe_command(app, describe_args);
   SegmentArgs segment_args;
   auto* segment = add_segment_command(app, segment_args);
 
@@ -248,7 +254,17 @@ int main_impl(int argc, char** argv) {
   if (*info) return run_info(info_model);
   if (*tokenize) return cmd_tokenize(margs, text, no_special);
   if (*detokenize) return cmd_detokenize(margs, ids_text, skip_special);
+  if (*logits && !vargs.messages.empty()) {
+    if (!text.empty() || !ids_text.empty()) fail("logits", "give one of -p, --ids or --messages");
+    vargs.model = margs.model;
+    vargs.output = out_path;
+    vargs.threads = margs.threads;
+    vargs.ctx = margs.ctx;
+    return run_messages_logits(vargs);
+  }
+  if (*logits && (!vargs.images.empty() || vargs.add_generation_prompt)) fail("--image", "needs --messages");
   if (*logits) return cmd_logits(margs, text, ids_text, no_special, out_path);
+  if (*describe) return run_describe(describe_args);
   return cmd_run(margs, rargs);  // `edgerun` and `edgerun run`
 }
 

@@ -112,7 +112,7 @@ int64_t LlamaModel::max_batch_tokens() { return kMaxChunk; }
 
 void LlamaModel::check_chunk(const SequenceChunk& c) const {
   if (c.n <= 0) fail("forward", "no tokens to process");
-  if (c.state->n_past + c.n > c.state->context)
+  if (c.state && c.state->n_past + c.n > c.state->context)
     fail("context", std::to_string(c.state->n_past + c.n) + " tokens do not fit in the context of " +
                         std::to_string(c.state->context) + " tokens");
   for (int64_t i = 0; i < c.n; ++i)
@@ -121,14 +121,19 @@ void LlamaModel::check_chunk(const SequenceChunk& c) const {
                         std::to_string(cfg_.vocab_size) + ")");
 }
 
+void LlamaModel::embed_tokens(const int32_t* tokens, int64_t n, float* out) const {
+  check_chunk({tokens, n, nullptr, nullptr, false});
+  for (int64_t t = 0; t < n; ++t) tensor_row_to_f32(*embed_, tokens[t], out + t * cfg_.hidden_size);
+}
+
 void LlamaModel::forward(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
-                         float* logits, bool all_logits) const {
+                         float* logits, bool all_logits, const float* embeddings) const {
   check_chunk({tokens, n, &state, logits, all_logits});
   for (int64_t done = 0; done < n; done += kMaxChunk) {
     const int64_t m = std::min(kMaxChunk, n - done);
     const bool last_chunk = done + m == n;
     float* out = all_logits ? logits + done * cfg_.vocab_size : last_chunk ? logits : nullptr;
-    run_batch({{tokens + done, m, &state, out, all_logits}}, pool);
+    run_batch({{tokens + done, m, &state, out, all_logits, embeddings ? embeddings + done * cfg_.hidden_size : nullptr}}, pool);
   }
 }
 
@@ -157,8 +162,10 @@ void LlamaModel::run_batch(const std::vector<SequenceChunk>& chunks, ThreadPool&
   }
   std::vector<float> x(size_t(n * H)), xn(size_t(n * H)), q(size_t(n * Q)), k(size_t(n * KV)),
       v(size_t(n * KV)), att(size_t(n * Q)), gate(size_t(n * F)), up(size_t(n * F));
-  for (size_t c = 0; c < chunks.size(); ++c)
-    for (int64_t t = 0; t < chunks[c].n; ++t) tensor_row_to_f32(*embed_, chunks[c].tokens[t], &x[(first_row[c] + t) * H]);
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    if (chunks[c].embeddings) std::copy_n(chunks[c].embeddings, chunks[c].n * H, &x[first_row[c] * H]);
+    else embed_tokens(chunks[c].tokens, chunks[c].n, &x[first_row[c] * H]);
+  }
   const AttentionShape shape{cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, float(1.0 / std::sqrt(double(cfg_.head_dim)))};
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {

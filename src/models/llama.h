@@ -72,6 +72,9 @@ struct SequenceChunk {
   LlamaState* state = nullptr;
   float* logits = nullptr;
   bool all_logits = false;
+  // [n, hidden]: the input rows instead of the tokens' embeddings (a vision-language prompt with
+  // image features merged in); the tokens are still checked. Null: look the tokens up.
+  const float* embeddings = nullptr;
 };
 
 class LlamaModel {
@@ -87,7 +90,9 @@ class LlamaModel {
   // [n, vocab] when all_logits, else only the last position's [vocab]. Throws if the tokens do
   // not fit in the context or an id is outside the vocabulary.
   void forward(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
-               float* logits, bool all_logits) const;
+               float* logits, bool all_logits, const float* embeddings = nullptr) const;
+  // The token embedding rows [n, hidden] (what forward starts from).
+  void embed_tokens(const int32_t* tokens, int64_t n, float* out) const;
   // Several sequences in one pass (the server's concurrent requests): every weight is read once
   // for all of their tokens, and each attends only to its own cache. States must be distinct;
   // at most max_batch_tokens() tokens in all.

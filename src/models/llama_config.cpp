@@ -146,7 +146,16 @@ LlamaConfig read_text_config(const json& c, const std::string& file) {
 
 LlamaConfig llama_config_from_hf(const json& c, const std::string& file) {
   if (!c.is_object()) fail(file, "expected a JSON object");
-  if (json_string(c, "model_type", file) != "mistral3") return read_text_config(c, file);
+  const std::string type = json_string(c, "model_type", file);
+  if (type == "idefics3" || type == "smolvlm") {
+    // SmolVLM (Idefics3ForConditionalGeneration) and SmolVLM2: a Llama decoder under
+    // model.text_model. with its own text_config; the vision side is models/idefics3.h.
+    LlamaConfig cfg = read_text_config(json_require(c, "text_config", file), file + ": text_config");
+    cfg.architecture = first_architecture(c, "Idefics3ForConditionalGeneration");
+    cfg.hf_prefix = "model.text_model.";
+    return cfg;
+  }
+  if (type != "mistral3") return read_text_config(c, file);
   // Mistral3ForConditionalGeneration (Ministral 3, Mistral Small 3.x): a Pixtral vision tower
   // and projector around a text decoder whose config is text_config. Only the decoder runs.
   const json& wrapped = json_require(c, "text_config", file);

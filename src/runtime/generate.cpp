@@ -29,10 +29,12 @@ GenerateResult generate(const LlamaModel& model, LlamaState& state, ThreadPool& 
 
   auto t0 = std::chrono::steady_clock::now();
   const int64_t todo = int64_t(prompt.size()) - state.n_past;
-  if (todo > 0) model.forward(prompt.data() + state.n_past, todo, state, pool, logits.data(), false);
+  const int64_t H = model.config().hidden_size;
+  const auto rows_from = [&](int64_t i) { return opt.prompt_embeddings ? opt.prompt_embeddings + i * H : nullptr; };
+  if (todo > 0) model.forward(prompt.data() + state.n_past, todo, state, pool, logits.data(), false, rows_from(state.n_past));
   else {  // the whole prompt is cached: recompute the last position to get its logits
     state.n_past -= 1;
-    model.forward(&prompt.back(), 1, state, pool, logits.data(), false);
+    model.forward(&prompt.back(), 1, state, pool, logits.data(), false, rows_from(state.n_past));
   }
   r.prompt_seconds = seconds_since(t0);
 

@@ -20,6 +20,9 @@ struct GenerateOptions {
   std::vector<int32_t> eos_ids;  // stop (without emitting) at any of these
   // Restricts every sampled token (grammar-constrained output); not owned, may be null.
   TokenConstraint* constraint = nullptr;
+  // [prompt size, hidden]: the prompt's input rows with image features merged in (vision-language
+  // models); not owned, may be null (the prompt's token embeddings).
+  const float* prompt_embeddings = nullptr;
 };
 
 struct GenerateResult {

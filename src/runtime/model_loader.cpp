@@ -52,7 +52,13 @@ LoadedModel load_hf_dir(const std::string& dir, const LoadOptions& opt) {
   m.format = "safetensors";
   const std::string config_file = dir + "/config.json";
   if (!file_exists(config_file)) fail(dir, "not a model directory: config.json is missing");
-  m.config = llama_config_from_hf(read_json_file(config_file), config_file);
+  const json config = read_json_file(config_file);
+  m.config = llama_config_from_hf(config, config_file);
+  if (is_idefics3_config(config)) {
+    m.vision = std::make_unique<VisionModel>();
+    m.vision->config = idefics3_config_from_hf(config, config_file);
+    m.vision->processor = idefics3_processor_config(dir, m.vision->config.vision.image_size, m.vision->config.tokens_per_tile());
+  }
   m.eos_ids = m.config.eos_token_ids;
   read_generation_config(dir, m);
   if (opt.weights) {
@@ -74,6 +80,7 @@ LoadedModel load_hf_dir(const std::string& dir, const LoadOptions& opt) {
       m.notices.push_back("skipping " + std::to_string(vision) +
                           " vision tensors (vision_tower, multi_modal_projector): only the text decoder runs");
     m.model = std::make_unique<LlamaModel>(m.config, *m.weights);
+    if (m.vision) m.vision->tower = std::make_unique<Idefics3Vision>(m.vision->config, *m.weights);
   }
   // tokenizer.json when there is one (as transformers and llama.cpp's converter choose), else
   // Mistral's own tekken.json.

@@ -10,6 +10,8 @@
 
 #include "formats/gguf.h"
 #include "formats/weight_store.h"
+#include "models/idefics3.h"
+#include "models/idefics3_processor.h"
 #include "models/llama.h"
 #include "text/sampler.h"
 #include "text/tokenizer.h"
@@ -19,6 +21,14 @@ namespace edgerun {
 struct LoadOptions {
   bool weights = true;    // map and bind the weights (not needed to tokenize)
   bool tokenizer = true;  // load the tokenizer (not needed for --ids)
+};
+
+// The image side of a vision-language model (SmolVLM / SmolVLM2): its configuration and
+// processor settings, and the vision tower + connector when weights are loaded.
+struct VisionModel {
+  Idefics3Config config;
+  Idefics3ProcessorConfig processor;
+  std::unique_ptr<Idefics3Vision> tower;
 };
 
 struct LoadedModel {
@@ -31,6 +41,7 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer;   // when LoadOptions::tokenizer
   std::vector<int32_t> eos_ids;           // generation stops at any of these
   std::optional<SamplerParams> generation_defaults;  // from generation_config.json, when sampling
+  std::unique_ptr<VisionModel> vision;    // vision-language checkpoints only
   std::vector<std::string> notices;       // one-line remarks for the user (e.g. skipped vision tensors)
 
   // The tokenizer, or an Error naming what is missing.

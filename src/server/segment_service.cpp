@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "formats/base64.h"
 #include "server/api_error.h"
 
@@ -17,8 +18,7 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 
 // A name for an image's bytes (FNV-1a, 64 bits, with the length).
 std::string image_id_of(const std::string& bytes) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = fnv1a64(bytes.data(), bytes.size());
   char buf[48];
   std::snprintf(buf, sizeof buf, "img-%016llx-%zx", (unsigned long long)h, bytes.size());
   return buf;

@@ -1,0 +1,51 @@
+#include "models/vit_blocks.h"
+
+#include "core/error.h"
+#include "kernels/vision_ops.h"
+
+namespace edgerun {
+
+void LinearLayer::apply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
+  linear(x, n, *weight, bias.empty() ? nullptr : bias.data(), y, pool);
+}
+
+LinearLayer load_linear(const WeightStore& w, const std::string& prefix, int64_t out, int64_t in, bool bias_required) {
+  LinearLayer l;
+  l.weight = &w.get(prefix + ".weight");
+  const Tensor& t = *l.weight;
+  if (t.shape.size() != 2 || (out >= 0 && t.dim(0) != out) || (in >= 0 && t.dim(1) != in))
+    fail(w.source(), "tensor '" + prefix + ".weight' has shape " + t.shape_string() + ", expected [" +
+                         (out >= 0 ? std::to_string(out) : "out") + ", " + (in >= 0 ? std::to_string(in) : "in") + "]");
+  if (bias_required || w.find(prefix + ".bias")) l.bias = tensor_to_f32(w.get(prefix + ".bias"), t.dim(0));
+  return l;
+}
+
+void LayerNormLayer::apply(const float* x, int64_t n, float* y) const {
+  layernorm(x, n, int64_t(weight.size()), weight.data(), bias.data(), eps, y);
+}
+
+LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, int64_t dim, double eps) {
+  return {tensor_to_f32(w.get(prefix + ".weight"), dim), tensor_to_f32(w.get(prefix + ".bias"), dim), float(eps)};
+}
+
+void gelu_mlp(const LinearLayer& fc1, const LinearLayer& fc2, GeluKind gelu, const float* x, int64_t n, float* out,
+              ThreadPool& pool) {
+  std::vector<float> hidden(size_t(n * fc1.out()));
+  fc1.apply(x, n, hidden.data(), pool);
+  if (gelu == GeluKind::kErf) gelu_erf(hidden.data(), int64_t(hidden.size()));
+  else gelu_tanh(hidden.data(), int64_t(hidden.size()));
+  fc2.apply(hidden.data(), n, out, pool);
+}
+
+void patch_embed(const Tensor& weight, const float* bias, const float* image, int64_t h, int64_t w, float* tokens,
+                 ThreadPool& pool) {
+  if (weight.shape.size() != 4 || weight.dim(2) != weight.dim(3))
+    fail("patch embedding", "'" + weight.name + "' is not a square convolution kernel");
+  const int64_t C = weight.dim(0), p = weight.dim(2), P = (h / p) * (w / p);
+  std::vector<float> fmap(size_t(C * P));
+  conv2d(image, weight.dim(1), h, w, weight, bias, {p, p, p, 0, 1}, fmap.data(), pool);
+  for (int64_t px = 0; px < P; ++px)
+    for (int64_t c = 0; c < C; ++c) tokens[px * C + c] = fmap[size_t(c * P + px)];
+}
+
+}  // namespace edgerun
