@@ -73,7 +73,7 @@ ModelChatTemplate model_chat_template(const std::string& model_path, const Loade
 // `edgerun serve -m MODEL [--host H] [--port P] [--parallel N] [--ctx N]` (src/cli/serve.cpp):
 // the OpenAI-compatible HTTP server.
 struct ServeArgs {
-  std::string model, host = "127.0.0.1", cache_type = "f16";
+  std::string model, host = "127.0.0.1", cache_type = "f16", allow_local_files;
   int port = 8080, parallel = 1, threads = 0;
   int64_t ctx = 0;
 };

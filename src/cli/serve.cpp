@@ -31,6 +31,9 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   cmd->add_option("-c,--ctx", a.ctx, "Context size of each slot in tokens (default: the model's, at most 4096)")->check(CLI::NonNegativeNumber);
   cmd->add_option("-t,--threads", a.threads, "Worker threads (default: one per core)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--cache-type", a.cache_type, "KV cache element type: f16 (default), bf16, q8_0, f32");
+  cmd->add_option("--allow-local-files", a.allow_local_files,
+                  "Vision-language models: image_url / video_url parts may name files in this directory")
+      ->check(CLI::ExistingDirectory);
   return cmd;
 }
 
@@ -102,7 +105,7 @@ int run_serve(const ServeArgs& a) {
   const int64_t context = a.ctx > 0 ? a.ctx : model.default_context();
   ThreadPool pool(a.threads);
   server::Metrics metrics;
-  const server::ServedModel served(model, name, chat_template);
+  const server::ServedModel served(model, name, chat_template, a.allow_local_files, a.threads);
   server::Scheduler scheduler(*model.model, pool, {a.parallel, context, kv_type, model.eos_ids}, metrics);
   // Streams hold a connection thread while they wait, so allow more connections than slots.
   server::HttpServer http(served, scheduler, metrics, a.parallel + 8);

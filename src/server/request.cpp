@@ -106,22 +106,33 @@ GenerationParams parse_params(const ojson& j) {
   return p;
 }
 
-// Message content as the templates expect it: a string (text parts of an array joined).
+// Message content as the templates expect it: a string (text parts of an array joined), or, when
+// it has image or video parts (vision-language models), the checked array itself.
 ojson normalize_content(const ojson& content, const std::string& param) {
   if (content.is_null() || content.is_string()) return content;
   if (!content.is_array()) wrong_type(param, "a string or an array of content parts", content);
   std::string text;
+  bool media = false;
   for (size_t i = 0; i < content.size(); ++i) {
     const std::string part = param + "[" + std::to_string(i) + "]";
     const ojson& c = content[i];
     if (!c.is_object()) wrong_type(part, "an object", c);
     const ojson* type = field(c, "type");
-    if (!type || *type != "text") bad_request(part + ".type", "only \"text\" content parts are supported");
+    if (!type || !type->is_string()) wrong_type(part + ".type", "a string", type ? *type : ojson());
+    const std::string kind = type->get<std::string>();
+    if (kind == "image_url" || kind == "video_url") {
+      const ojson* u = field(c, kind.c_str());
+      const ojson* url = u && u->is_object() ? field(*u, "url") : u;
+      if (!url || !url->is_string()) wrong_type(part + "." + kind + ".url", "a string", url ? *url : ojson());
+      media = true;
+      continue;
+    }
+    if (kind != "text") bad_request(part + ".type", "unsupported content part '" + kind + "' (text, image_url, video_url)");
     const ojson* t = field(c, "text");
     if (!t || !t->is_string()) wrong_type(part + ".text", "a string", t ? *t : ojson());
     text += t->get<std::string>();
   }
-  return text;
+  return media ? content : ojson(text);
 }
 
 void check_tool_calls(const ojson& calls, const std::string& param) {

@@ -107,7 +107,7 @@ void Scheduler::admit(std::unique_lock<std::mutex>&) {
     size_t best_prefix = 0;
     for (auto& s : slots_) {
       if (s->stream) continue;
-      const size_t prefix = common_prefix(s->cached, job.prompt);
+      const size_t prefix = common_prefix(s->cached, job.cache_key());
       if (!best || prefix > best_prefix || (prefix == best_prefix && s->last_used < best->last_used)) {
         best = s.get();
         best_prefix = prefix;
@@ -155,6 +155,7 @@ void Scheduler::run() {
 void Scheduler::advance_busy_slots() {
   std::vector<SequenceChunk> batch;
   std::vector<Slot*> members;
+  std::vector<bool> from_prompt;  // per batch entry: a prompt chunk (else one sampled token)
   std::vector<int32_t> sampled(slots_.size());
   int64_t budget = LlamaModel::max_batch_tokens();
   // Generating slots first (one token each, always room), then prompt chunks in what is left.
@@ -179,10 +180,14 @@ void Scheduler::advance_busy_slots() {
           if (n <= 0) continue;  // over budget: next round
           // Logits only once the whole prompt is in: they choose the first new token.
           float* logits = n == prompt_left ? slot.logits.data() : nullptr;
-          batch.push_back({slot.job.prompt.data() + slot.state.n_past, n, &slot.state, logits, false});
+          const float* rows = slot.job.prompt_embeddings
+                                  ? slot.job.prompt_embeddings->data() + slot.state.n_past * model_.config().hidden_size
+                                  : nullptr;
+          batch.push_back({slot.job.prompt.data() + slot.state.n_past, n, &slot.state, logits, false, rows});
         }
         budget -= batch.back().n;
         members.push_back(&slot);
+        from_prompt.push_back(pass == 1);
       } catch (const std::exception& e) {
         fail_job(slot, e);
       }
@@ -195,8 +200,12 @@ void Scheduler::advance_busy_slots() {
     for (Slot* slot : members) fail_job(*slot, e);
     return;
   }
-  for (size_t i = 0; i < batch.size(); ++i)
-    members[i]->cached.insert(members[i]->cached.end(), batch[i].tokens, batch[i].tokens + batch[i].n);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Slot& s = *members[i];
+    // A prompt chunk is cached under the prompt's cache key; a sampled token as itself.
+    const int32_t* ids = from_prompt[i] ? s.job.cache_key().data() + s.cached.size() : batch[i].tokens;
+    s.cached.insert(s.cached.end(), ids, ids + batch[i].n);
+  }
 }
 
 std::optional<int32_t> Scheduler::next_token(Slot& slot) {

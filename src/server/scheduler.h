@@ -38,6 +38,11 @@ struct GenerationJob {
   // Tools the model may call (tool_choice "auto"): a call's object after "<tool_call>" is held to
   // this grammar, the rest of the text is free (LazyGrammar). Null: none.
   std::shared_ptr<const TokenGrammar> tool_call_grammar;
+  // Vision-language prompts: the input rows [prompt, hidden] with image features merged in, and
+  // the ids the prefix cache compares (image rows made distinct per image). Empty: the prompt's.
+  std::shared_ptr<const std::vector<float>> prompt_embeddings;
+  std::vector<int32_t> cache_ids;
+  const std::vector<int32_t>& cache_key() const { return cache_ids.empty() ? prompt : cache_ids; }
 };
 
 // The tokens of one job, passed from the worker to the thread serving the request.

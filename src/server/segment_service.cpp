@@ -6,6 +6,7 @@
 #include "core/hash.h"
 #include "formats/base64.h"
 #include "server/api_error.h"
+#include "server/media_input.h"
 
 namespace edgerun::server {
 
@@ -102,14 +103,7 @@ const SegmentService::Cached& SegmentService::image_for(const ojson& r, const st
   std::string id;
   if (!bytes && r.contains("image") && !r["image"].is_null()) {
     if (!r["image"].is_string()) bad_request("image", "must be base64 text or a data: URL");
-    std::string_view text = r["image"].get_ref<const std::string&>();
-    if (text.rfind("data:", 0) == 0) {
-      const size_t comma = text.find(',');
-      if (comma == std::string_view::npos || text.substr(0, comma).find(";base64") == std::string_view::npos)
-        bad_request("image", "a data: URL must be base64 (data:image/png;base64,...)");
-      text.remove_prefix(comma + 1);
-    }
-    if (!base64_decode(text, decoded)) bad_request("image", "is not valid base64");
+    decoded = decode_base64_payload(r["image"].get_ref<const std::string&>(), "image");
     bytes = &decoded;
   }
   if (bytes) {

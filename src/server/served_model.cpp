@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "server/media_input.h"
 #include "text/json_grammar.h"
 #include "text/json_schema.h"
 
@@ -83,8 +84,10 @@ size_t complete_utf8_prefix(const std::string& s) {
 
 }  // namespace
 
-ServedModel::ServedModel(const LoadedModel& model, std::string name, std::optional<ModelChatTemplate> chat_template)
-    : model_(model), name_(std::move(name)), template_source_(std::move(chat_template)) {
+ServedModel::ServedModel(const LoadedModel& model, std::string name, std::optional<ModelChatTemplate> chat_template,
+                         std::string allow_local_files, int vision_threads)
+    : model_(model), name_(std::move(name)), template_source_(std::move(chat_template)),
+      allow_local_files_(std::move(allow_local_files)), vision_threads_(vision_threads) {
   if (template_source_) {
     template_ = std::make_unique<ChatTemplate>(template_source_->source, "chat template (" + template_source_->origin + ")");
     format_ = reply_format_of_template(template_source_->source);
@@ -92,11 +95,9 @@ ServedModel::ServedModel(const LoadedModel& model, std::string name, std::option
   vocab_ = std::make_shared<VocabTrie>(*model_.tokenizer);
 }
 
-std::string ServedModel::render_chat(const ChatRequest& r) const {
-  if (!template_) throw ApiError(400, "the model " + name_ + " has no chat template; use /v1/completions", "messages");
+std::string ServedModel::render_chat(const ChatRequest& r, const ojson& messages) const {
   ChatTemplateInput input;
-  const bool template_reads_calls = template_source_->source.find("tool_calls") != std::string::npos;
-  input.messages = template_reads_calls ? tool_calls_for_template(r.messages) : fold_tool_calls(r.messages);
+  input.messages = messages;
   if (r.tool_choice != "none") input.tools = r.tools;
   input.add_generation_prompt = true;
   input.extra = r.template_kwargs;
@@ -125,10 +126,63 @@ void ServedModel::set_limits(GenerationJob& job, const GenerationParams& p, int6
   job.sampling = s;
 }
 
+void ServedModel::prepare_vision_prompt(const ChatRequest& r, GenerationJob& job) const {
+  ojson messages = fold_tool_calls(r.messages);
+  std::vector<MediaRef> media;
+  try {
+    media = normalise_vision_messages(messages, "messages");
+  } catch (const Error& e) {
+    throw ApiError(400, e.what(), "messages");
+  }
+  const std::string prompt = render_chat(r, messages);
+  std::vector<std::shared_ptr<const EncodedImage>> images;
+  std::lock_guard<std::mutex> lock(vision_mutex_);
+  if (!vision_pool_) vision_pool_ = std::make_unique<ThreadPool>(vision_threads_);
+  for (size_t i = 0; i < media.size(); ++i) {
+    const std::string param = "messages: image " + std::to_string(i + 1);
+    if (media[i].kind != MediaRef::Kind::kImage) bad_request(param, "video parts are not supported yet");
+    const ImageU8 image = load_request_image(media[i].url, param, allow_local_files_);
+    try {
+      images.push_back(image_cache_.encode(*model_.vision, image, *vision_pool_));
+    } catch (const Error& e) {
+      throw ApiError(400, e.what(), param);
+    }
+  }
+  MultimodalPrompt mm;
+  try {
+    mm = build_multimodal_prompt(model_, prompt, images);
+  } catch (const Error& e) {
+    throw ApiError(400, e.what(), "messages");
+  }
+  job.prompt = std::move(mm.ids);
+  job.prompt_embeddings = std::make_shared<const std::vector<float>>(std::move(mm.embeddings));
+  // The prefix cache compares ids; image tokens are all one id, so each image's rows get ids of
+  // their own (negative, from the image's content key) in the cache key.
+  job.cache_ids = job.prompt;
+  size_t image = 0;
+  int64_t row = 0;
+  const int64_t per_tile = model_.vision->config.tokens_per_tile();
+  for (int32_t& id : job.cache_ids) {
+    if (id != model_.vision->config.image_token_id) continue;
+    while (row == images[image]->processed.n_tiles() * per_tile) ++image, row = 0;
+    id = -1 - int32_t((images[image]->key + uint64_t(row++) * 0x9E3779B97F4A7C15ull) >> 34);
+  }
+}
+
 PreparedJob ServedModel::prepare_chat(const ChatRequest& r, int64_t context) const {
   PreparedJob out;
   out.format = format_;
-  out.job.prompt = tokenizer().encode(render_chat(r), false);
+  if (!template_) throw ApiError(400, "the model " + name_ + " has no chat template; use /v1/completions", "messages");
+  bool has_media = false;
+  for (const ojson& m : r.messages) has_media = has_media || m["content"].is_array();
+  if (model_.vision) {
+    prepare_vision_prompt(r, out.job);
+  } else {
+    if (has_media) bad_request("messages", "the model " + name_ + " does not take images or videos");
+    const bool template_reads_calls = template_source_->source.find("tool_calls") != std::string::npos;
+    out.job.prompt = tokenizer().encode(
+        render_chat(r, template_reads_calls ? tool_calls_for_template(r.messages) : fold_tool_calls(r.messages)), false);
+  }
   set_limits(out.job, r.params, context);
   out.stop = r.params.stop;
   const bool tools = !r.tools.is_null() && r.tool_choice != "none";

@@ -2,11 +2,13 @@
 // tokens, sampling, grammar) and the job's tokens back into reply text.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "runtime/model_loader.h"
+#include "runtime/multimodal.h"
 #include "server/output_parser.h"
 #include "server/request.h"
 #include "server/scheduler.h"
@@ -28,7 +30,10 @@ class ServedModel {
  public:
   // `model` (kept by reference) must hold weights and a tokenizer. The chat template is optional: without one,
   // chat requests fail with a clear error and /v1/completions still works.
-  ServedModel(const LoadedModel& model, std::string name, std::optional<ModelChatTemplate> chat_template);
+  // For vision-language models, `allow_local_files` ("" = none) is the only directory image_url
+  // paths may name, and images are encoded on a pool of `vision_threads` threads (0 = one per core).
+  ServedModel(const LoadedModel& model, std::string name, std::optional<ModelChatTemplate> chat_template,
+              std::string allow_local_files = "", int vision_threads = 0);
 
   PreparedJob prepare_chat(const ChatRequest& request, int64_t context) const;
   PreparedJob prepare_completion(const CompletionRequest& request, int64_t context) const;
@@ -39,7 +44,10 @@ class ServedModel {
   const ReplyFormat& reply_format() const { return format_; }
 
  private:
-  std::string render_chat(const ChatRequest& request) const;
+  // The template's prompt; `messages` are the conversation as the template sees it.
+  std::string render_chat(const ChatRequest& request, const nlohmann::ordered_json& messages) const;
+  // A vision-language conversation: images loaded, encoded (cached by content) and merged.
+  void prepare_vision_prompt(const ChatRequest& request, GenerationJob& job) const;
   void set_limits(GenerationJob& job, const GenerationParams& params, int64_t context) const;
 
   const LoadedModel& model_;
@@ -48,6 +56,11 @@ class ServedModel {
   std::unique_ptr<ChatTemplate> template_;
   ReplyFormat format_;
   std::shared_ptr<const VocabTrie> vocab_;
+  std::string allow_local_files_;
+  int vision_threads_;
+  mutable std::mutex vision_mutex_;  // one image encoding at a time, on its own pool
+  mutable std::unique_ptr<ThreadPool> vision_pool_;
+  mutable ImageFeatureCache image_cache_;
 };
 
 // Collects the text of one job's tokens: decoding, stop strings, reasoning split.

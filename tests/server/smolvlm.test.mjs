@@ -1,0 +1,82 @@
+// `edgerun serve` on the tiny SmolVLM golden model, started by this file on its own port: images
+// as OpenAI image_url parts (data: URLs, and local files under --allow-local-files), the answer
+// equal to `edgerun describe`'s, the prompt cache telling images apart, and bad images as 400s.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import OpenAI from 'openai';
+
+const dir = path.join(process.env.EDGERUN_GOLDEN, 'vlm/tiny-smolvlm');
+const model = path.join(dir, 'model');
+const images = path.join(dir, 'images');
+const cat = path.join(images, 'image2_cat_200x300.png');
+const coffee = path.join(images, 'image1_coffee_strip_600x149.png');
+const skip = !fs.existsSync(path.join(model, 'config.json')) && 'tiny-smolvlm golden model not found';
+let server, client;
+
+before(async () => {
+  if (skip) return;
+  server = spawn(process.env.EDGERUN_BINARY, ['serve', '-m', model, '--port', '0', '--ctx', '2048', '-t', '2',
+                                              '--allow-local-files', images], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const port = await new Promise((resolve, reject) => {
+    let log = '';
+    server.stderr.on('data', (d) => {
+      log += d;
+      const m = log.match(/on http:\/\/[^:]*:(\d+) /);
+      if (m) resolve(m[1]);
+    });
+    server.on('exit', () => reject(new Error(`the server exited: ${log}`)));
+  });
+  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+
+after(() => server?.kill());
+
+const dataUrl = (file) => `data:image/png;base64,${fs.readFileSync(file).toString('base64')}`;
+const ask = (url, question = 'What is this?', extra = {}) => client.chat.completions.create({
+  model: 'smolvlm', temperature: 0, max_tokens: 8, ...extra,
+  messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: question }] }],
+});
+
+test('SmolVLM: an image as a data: URL gets the answer `edgerun describe` gives', { skip }, async () => {
+  const cli = spawnSync(process.env.EDGERUN_BINARY, ['describe', '-m', model, '--image', cat, '-p', 'What is this?',
+                                                     '--temp', '0', '-n', '8'], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const r = await ask(dataUrl(cat));
+  assert.equal(r.choices[0].message.content, cli.stdout.replace(/\n$/, ''));
+  assert.ok(r.usage.prompt_tokens > 13 * 64, `prompt_tokens ${r.usage.prompt_tokens}`);
+});
+
+test('SmolVLM: a local file under --allow-local-files, and the prompt cache per image', { skip }, async () => {
+  const first = await ask(dataUrl(coffee));
+  const again = await ask(coffee);  // a plain path inside the allowed directory
+  assert.equal(again.choices[0].message.content, first.choices[0].message.content);
+  assert.ok(again.usage.prompt_tokens_details.cached_tokens > 5 * 64, 'the same image reuses the cache');
+  const other = await ask(dataUrl(cat));
+  // Another image: only the text before it can come from the cache.
+  assert.ok(other.usage.prompt_tokens_details.cached_tokens < 10, `cached ${other.usage.prompt_tokens_details.cached_tokens}`);
+  const text = await client.chat.completions.create({ model: 'smolvlm', max_tokens: 4, temperature: 0,
+                                                      messages: [{ role: 'user', content: 'Hello' }] });
+  assert.equal(text.usage.completion_tokens, 4);
+});
+
+test('SmolVLM: unusable images are 400s naming the part', { skip }, async () => {
+  const expect400 = async (url, needle) => {
+    await assert.rejects(ask(url), (e) => {
+      assert.equal(e.status, 400, e.message);
+      assert.match(e.message, needle);
+      return true;
+    });
+  };
+  await expect400('https://example.com/cat.png', /remote URLs are not fetched/);
+  await expect400('/etc/passwd', /outside the allowed directory/);
+  await expect400(path.join(images, 'missing.png'), /no such file/);
+  await expect400('data:image/png;base64,' + Buffer.from('not a png').toString('base64'), /image 1/);
+  await expect400('data:image/png;base64,@@@', /base64/);
+  await assert.rejects(client.chat.completions.create({ model: 'smolvlm', max_tokens: 4, messages: [
+    { role: 'user', content: [{ type: 'input_audio', input_audio: {} }] }] }), (e) => e.status === 400);
+  const ok = await ask(dataUrl(cat));  // the server still works
+  assert.ok(ok.choices[0].message.content.length > 0);
+});
