@@ -17,6 +17,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "runtime/generate.h"
+#include "runtime/multimodal.h"
 #include "server/scheduler.h"
 #include "server/served_model.h"
 #include "text/chat_template.h"
@@ -55,7 +56,8 @@ class ReplyPrinter {
 }  // namespace
 
 CLI::App* add_chat_command(CLI::App& app, ChatArgs& a) {
-  auto* cmd = app.add_subcommand("chat", "Chat with a model in the terminal (lines on stdin are your turns)");
+  auto* cmd = app.add_subcommand("chat", "Chat with a model in the terminal (lines on stdin are your turns; "
+                                         "with a vision-language model, `/image PATH` attaches an image)");
   cmd->add_option("-m,--model", a.model, "Model directory or .gguf file with a chat template");
   cmd->add_option("--system", a.system, "System prompt");
   auto* think = cmd->add_flag("--think", a.think, "Ask the model to reason first (enable_thinking=true)");
@@ -118,15 +120,47 @@ int run_chat(const ChatArgs& a) {
   if (!a.system.empty()) input.messages.push_back({{"role", "system"}, {"content", a.system}});
 
   const bool terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  // Vision-language models: `/image PATH` lines attach images to the next turn.
+  ImageFeatureCache image_cache;
+  std::vector<std::shared_ptr<const EncodedImage>> images, pending;  // the conversation's; the next turn's
+  MultimodalPrompt multimodal;
   std::string line;
   for (;;) {
     if (terminal) std::fputs("\n> ", stdout);
     std::fflush(stdout);
     if (!std::getline(std::cin, line)) break;  // Ctrl-D / end of input
     if (line.empty()) continue;
-    input.messages.push_back({{"role", "user"}, {"content", line}});
+    if (line.rfind("/image ", 0) == 0) {
+      if (!model.vision) {
+        std::fprintf(stderr, "edgerun: this model does not take images\n");
+        continue;
+      }
+      try {
+        pending.push_back(image_cache.encode(*model.vision, read_image(line.substr(7)), pool));
+        std::fprintf(stderr, "edgerun: image attached (%lld tiles); it goes with your next message\n",
+                     (long long)pending.back()->processed.n_tiles());
+      } catch (const Error& e) {
+        std::fprintf(stderr, "edgerun: error: %s\n", e.what());
+      }
+      continue;
+    }
     server::PreparedJob prepared;
-    prepared.job.prompt = tok.encode(chat_template.render(input), false);
+    if (model.vision) {
+      nlohmann::ordered_json content = nlohmann::ordered_json::array();
+      for (size_t i = 0; i < pending.size(); ++i) content.push_back({{"type", "image"}});
+      content.push_back({{"type", "text"}, {"text", line}});
+      input.messages.push_back({{"role", "user"}, {"content", content}});
+      ChatTemplateInput shaped = input;
+      normalise_vision_messages(shaped.messages, "chat");
+      std::vector<std::shared_ptr<const EncodedImage>> all = images;
+      all.insert(all.end(), pending.begin(), pending.end());
+      multimodal = build_multimodal_prompt(model, chat_template.render(shaped), all);
+      prepared.job.prompt = multimodal.ids;
+      options.prompt_embeddings = multimodal.embeddings.data();
+    } else {
+      input.messages.push_back({{"role", "user"}, {"content", line}});
+      prepared.job.prompt = tok.encode(chat_template.render(input), false);
+    }
     prepared.split_reasoning = true;
     prepared.format = server::reply_format_of_template(found.source);
     const int64_t n = int64_t(prepared.job.prompt.size());
@@ -134,8 +168,11 @@ int run_chat(const ChatArgs& a) {
       std::fprintf(stderr, "edgerun: the conversation has %lld tokens, the context holds %lld; start over or raise --ctx\n",
                    (long long)n, (long long)context);
       input.messages.erase(input.messages.end() - 1);
+      pending.clear();
       continue;
     }
+    images.insert(images.end(), pending.begin(), pending.end());
+    pending.clear();
     // Reuse the cached start of the conversation; generate() computes the rest.
     state.n_past = int64_t(server::common_prefix(cached, prepared.job.prompt));
     options.max_tokens = a.n_predict > 0 ? std::min(a.n_predict, context - n) : context - n;

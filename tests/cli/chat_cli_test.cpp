@@ -13,18 +13,7 @@ using test::Cli;
 
 class ChatCli : public Cli {
  protected:
-  // Runs `edgerun chat ARGS` with `input` on stdin.
-  test::Result chat(const std::string& args, const std::string& input) {
-    const std::string in = write("stdin.txt", input).string();
-    const std::string cmd = test::edgerun_binary() + " chat " + args + " < " + in + " > " + (tmp_ / "out").string() +
-                            " 2> " + (tmp_ / "err").string();
-    const int raw = std::system(cmd.c_str());
-    test::Result r;
-    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-    r.out = test::slurp(tmp_ / "out");
-    r.err = test::slurp(tmp_ / "err");
-    return r;
-  }
+  test::Result chat(const std::string& args, const std::string& input) { return run("chat " + args, &input); }
   std::string model() {
     const std::string dir = golden("llm/tiny-smollm3/model");
     if (!std::filesystem::exists(dir + "/chat_template.jinja")) return "";

@@ -39,9 +39,11 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(tmp_); }
 
-  Result run(const std::string& args) {
+  // Runs `edgerun ARGS` with `input` on stdin (none: /dev/null).
+  Result run(const std::string& args, const std::string* input = nullptr) {
+    const std::string in = input ? write("stdin.txt", *input).string() : "/dev/null";
     const std::string cmd = test::edgerun_binary() + " " + args + " > " + (tmp_ / "out").string() + " 2> " +
-                            (tmp_ / "err").string() + " < /dev/null";
+                            (tmp_ / "err").string() + " < " + in;
     const int raw = std::system(cmd.c_str());
     Result r;
     r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);

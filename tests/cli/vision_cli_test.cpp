@@ -71,6 +71,17 @@ TEST_F(VisionCli, DescribeStreamsTheGreedyAnswer) {
   EXPECT_EQ(r.out, m.require_tokenizer().decode(g.tokens, true) + "\n");
 }
 
+TEST_F(VisionCli, ChatAttachesImagesWithSlashImage) {
+  const std::string input = "/image " + (tmp_ / "nope.png").string() + "\n/image " + image(1) + "\nWhat is this?\n";
+  const test::Result chat = run("chat -m " + model() + " --temp 0 -n 6", &input);
+  ASSERT_EQ(chat.status, 0) << chat.err;
+  EXPECT_NE(chat.err.find("nope.png"), std::string::npos) << chat.err;  // reported, the chat goes on
+  EXPECT_NE(chat.err.find("image attached (13 tiles)"), std::string::npos) << chat.err;
+  const test::Result describe = run("describe -m " + model() + " --image " + image(1) + " -p 'What is this?' --temp 0 -n 6");
+  ASSERT_EQ(describe.status, 0) << describe.err;
+  EXPECT_EQ(chat.out, describe.out);
+}
+
 TEST_F(VisionCli, BadInputIsOneClearError) {
   const std::string out = " -o " + (tmp_ / "o.safetensors").string();
   expect_clean_error("describe -m " + model() + " --image " + (tmp_ / "missing.png").string(), "missing.png");
