@@ -59,6 +59,7 @@ CLI::App* add_chat_command(CLI::App& app, ChatArgs& a) {
   auto* cmd = app.add_subcommand("chat", "Chat with a model in the terminal (lines on stdin are your turns; "
                                          "with a vision-language model, `/image PATH` attaches an image)");
   cmd->add_option("-m,--model", a.model, "Model directory or .gguf file with a chat template");
+  cmd->add_option("--mmproj", a.mmproj, "The vision tower GGUF of a GGUF text model (llama.cpp's mmproj file)");
   cmd->add_option("--system", a.system, "System prompt");
   auto* think = cmd->add_flag("--think", a.think, "Ask the model to reason first (enable_thinking=true)");
   cmd->add_flag("--no-think", a.no_think, "Ask the model to answer directly (enable_thinking=false)")->excludes(think);
@@ -97,7 +98,9 @@ int run_chat(const ChatArgs& a) {
   interrupt_waiter.detach();
 
   const DType kv_type = parse_cache_type(a.cache_type);
-  const LoadedModel model = open_model(a.model, {});
+  LoadOptions load;
+  load.mmproj = a.mmproj;
+  const LoadedModel model = open_model(a.model, load);
   const Tokenizer& tok = model.require_tokenizer();
   const ModelChatTemplate found = model_chat_template(a.model, model);
   const ChatTemplate chat_template(found.source, "chat template (" + found.origin + ")");

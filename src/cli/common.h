@@ -73,7 +73,7 @@ ModelChatTemplate model_chat_template(const std::string& model_path, const Loade
 // `edgerun serve -m MODEL [--host H] [--port P] [--parallel N] [--ctx N]` (src/cli/serve.cpp):
 // the OpenAI-compatible HTTP server.
 struct ServeArgs {
-  std::string model, host = "127.0.0.1", cache_type = "f16", allow_local_files;
+  std::string model, mmproj, host = "127.0.0.1", cache_type = "f16", allow_local_files;
   int port = 8080, parallel = 1, threads = 0;
   int64_t ctx = 0;
 };
@@ -95,7 +95,7 @@ int run_segment(const SegmentArgs& args);
 // `edgerun chat -m MODEL [--system TEXT] [--think|--no-think]` (src/cli/chat.cpp): a terminal
 // conversation; lines on stdin are user turns.
 struct ChatArgs {
-  std::string model, system, cache_type = "f16";
+  std::string model, mmproj, system, cache_type = "f16";
   bool think = false, no_think = false;
   float temp = -1;
   int64_t seed = -1, n_predict = -1, ctx = 0;
@@ -108,7 +108,7 @@ int run_chat(const ChatArgs& args);
 // -o out.safetensors` (src/cli/vision.cpp): input ids, per-image pixel values and features, and
 // logits at every position of a vision-language prompt.
 struct MessagesLogitsArgs {
-  std::string model, messages, output;
+  std::string model, mmproj, messages, output;
   std::vector<std::string> images;
   bool add_generation_prompt = false;
   int threads = 0;
@@ -118,7 +118,7 @@ int run_messages_logits(const MessagesLogitsArgs& args);
 
 // `edgerun describe -m VLM --image A [--image B]... [-p QUESTION]` (src/cli/vision.cpp).
 struct DescribeArgs {
-  std::string model, prompt, system;
+  std::string model, mmproj, prompt, system;
   std::vector<std::string> images;
   int64_t n_predict = 256, seed = -1, ctx = 0;
   float temp = -1;

@@ -205,6 +205,7 @@ int main_impl(int argc, char** argv) {
   MessagesLogitsArgs vargs;
   logits->add_option("--messages", vargs.messages, "JSON conversation (vision-language models): rendered with the chat template, images expanded");
   logits->add_option("--image", vargs.images, "With --messages: the image for each {\"type\": \"image\"} part, in order");
+  logits->add_option("--mmproj", vargs.mmproj, "With --messages and a GGUF text model: its vision tower GGUF");
   logits->add_flag("--add-generation-prompt", vargs.add_generation_prompt, "With --messages: end with the start of an assistant turn");
 
   QuantizeArgs qargs;

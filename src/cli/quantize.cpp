@@ -1,6 +1,10 @@
 // `edgerun quantize IN OUT.gguf --type T [-t N]`: the runtime does the work (runtime/quantize.h);
 // progress and the summary go to stderr, errors come back to main() as one Error line.
 #include "cli/common.h"
+#include <filesystem>
+
+#include "formats/json_file.h"
+#include "runtime/mmproj.h"
 #include "runtime/quantize.h"
 
 namespace edgerun::cli {
@@ -13,6 +17,16 @@ int run_quantize(const QuantizeArgs& args) {
   options.threads = args.threads;
   options.log = stderr;
   quantize_model(options);
+  // A SmolVLM directory: its vision tower goes to a separate mmproj GGUF, as llama.cpp splits it.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(args.input, ec) && fs::exists(args.input + "/config.json") &&
+      is_idefics3_config(read_json_file(args.input + "/config.json"))) {
+    const fs::path out(args.output);
+    const std::string mmproj = (out.parent_path() / ("mmproj-" + out.filename().string())).string();
+    write_idefics3_mmproj(args.input, mmproj, args.type == "f32");
+    std::fprintf(stderr, "edgerun: wrote the vision tower to %s (use it with --mmproj)\n", mmproj.c_str());
+  }
   return 0;
 }
 

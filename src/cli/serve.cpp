@@ -25,6 +25,7 @@ ModelChatTemplate model_chat_template(const std::string& model_path, const Loade
 CLI::App* add_serve_command(CLI::App& app, ServeArgs& a) {
   auto* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API");
   cmd->add_option("-m,--model", a.model, "Model directory or .gguf file (default: built-in)");
+  cmd->add_option("--mmproj", a.mmproj, "The vision tower GGUF of a GGUF text model (llama.cpp's mmproj file)");
   cmd->add_option("--host", a.host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", a.port, "Port (default 8080; 0 = any free port, printed on stderr)")->check(CLI::Range(0, 65535));
   cmd->add_option("--parallel", a.parallel, "Requests generated at once, each with its own KV cache (default 1)")->check(CLI::Range(1, 256));
@@ -93,7 +94,9 @@ int run_serve(const ServeArgs& a) {
 
   if (is_sam_model(a.model)) return run_segment_serve(a, stop_signals);
   const DType kv_type = parse_cache_type(a.cache_type);
-  const LoadedModel model = open_model(a.model, {});
+  LoadOptions load;
+  load.mmproj = a.mmproj;
+  const LoadedModel model = open_model(a.model, load);
   model.require_tokenizer();
   const std::string name = model_name(a.model);
   std::optional<ModelChatTemplate> chat_template;

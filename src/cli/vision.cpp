@@ -55,7 +55,9 @@ VisionPrompt prepare(const LoadedModel& m, const std::string& model_path, nlohma
 }  // namespace
 
 int run_messages_logits(const MessagesLogitsArgs& a) {
-  LoadedModel m = open_model(a.model, {});
+  LoadOptions load;
+  load.mmproj = a.mmproj;
+  LoadedModel m = open_model(a.model, load);
   ThreadPool pool(a.threads);
   nlohmann::ordered_json conversation = read_ordered_json_file(a.messages);
   if (conversation.is_object() && conversation.contains("messages")) conversation = conversation["messages"];
@@ -91,7 +93,8 @@ int run_messages_logits(const MessagesLogitsArgs& a) {
 
 CLI::App* add_describe_command(CLI::App& app, DescribeArgs& a) {
   auto* cmd = app.add_subcommand("describe", "Answer a question about images with a vision-language model (SmolVLM)");
-  cmd->add_option("-m,--model", a.model, "SmolVLM / SmolVLM2 model directory")->required();
+  cmd->add_option("-m,--model", a.model, "SmolVLM / SmolVLM2 model directory, or a text GGUF with --mmproj")->required();
+  cmd->add_option("--mmproj", a.mmproj, "The vision tower GGUF of a GGUF text model (llama.cpp's mmproj file)");
   cmd->add_option("--image", a.images, "Image file (PNG, JPEG, BMP, GIF); repeat for several")->required();
   cmd->add_option("-p,--prompt", a.prompt, "Question (default: describe the image)");
   cmd->add_option("--system", a.system, "System prompt");
@@ -104,7 +107,9 @@ CLI::App* add_describe_command(CLI::App& app, DescribeArgs& a) {
 }
 
 int run_describe(const DescribeArgs& a) {
-  LoadedModel m = open_model(a.model, {});
+  LoadOptions load;
+  load.mmproj = a.mmproj;
+  LoadedModel m = open_model(a.model, load);
   ThreadPool pool(a.threads);
   using ojson = nlohmann::ordered_json;
   ojson content = ojson::array();

@@ -187,7 +187,8 @@ void locate_text_decoder(LlamaConfig& cfg, const WeightStore& w) {
 }
 
 bool is_vision_tensor(const std::string& name) {
-  for (const char* p : {"model.vision_tower.", "model.multi_modal_projector.", "vision_tower.", "multi_modal_projector."})
+  for (const char* p : {"model.vision_tower.", "model.multi_modal_projector.", "vision_tower.", "multi_modal_projector.",
+                        "model.vision_model.", "model.connector."})
     if (name.starts_with(p)) return true;
   return false;
 }

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
+#include "runtime/mmproj.h"
 
 namespace edgerun {
 
@@ -76,7 +77,7 @@ LoadedModel load_hf_dir(const std::string& dir, const LoadOptions& opt) {
     locate_text_decoder(m.config, *m.weights);
     size_t vision = 0;
     for (const auto& [name, t] : m.weights->all()) vision += is_vision_tensor(name);
-    if (vision > 0)
+    if (vision > 0 && !m.vision)  // a checkpoint whose vision tower this engine does not run yet
       m.notices.push_back("skipping " + std::to_string(vision) +
                           " vision tensors (vision_tower, multi_modal_projector): only the text decoder runs");
     m.model = std::make_unique<LlamaModel>(m.config, *m.weights);
@@ -101,6 +102,14 @@ LoadedModel load_gguf(GgufFile gguf, const LoadOptions& opt) {
     m.model = std::make_unique<LlamaModel>(m.config, *m.weights);
   }
   if (opt.tokenizer && gguf.find("tokenizer.ggml.tokens")) m.tokenizer = Tokenizer::from_gguf(gguf);
+  if (!opt.mmproj.empty()) {
+    if (!m.tokenizer) fail(gguf.path(), "an mmproj needs the text model's tokenizer, which this GGUF lacks");
+    m.vision = load_idefics3_mmproj(opt.mmproj, *m.tokenizer);
+    if (m.vision->config.text_hidden != m.config.hidden_size)
+      fail(opt.mmproj, "projects to width " + std::to_string(m.vision->config.text_hidden) + " but the text model's is " +
+                           std::to_string(m.config.hidden_size));
+    if (!opt.weights) m.vision->tower.reset();
+  }
   m.gguf = std::move(gguf);
   return m;
 }
@@ -118,7 +127,10 @@ int64_t LoadedModel::default_context() const { return std::min<int64_t>(config.m
 
 LoadedModel load_model(const std::string& path, const LoadOptions& opt) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return load_hf_dir(path, opt);
+  if (fs::is_directory(path, ec)) {
+    if (!opt.mmproj.empty()) fail("--mmproj", "is for GGUF text models; a model directory carries its own vision tower");
+    return load_hf_dir(path, opt);
+  }
   if (!fs::exists(path, ec)) fail(path, "no such file or directory");
   const std::string name = fs::path(path).filename().string();
   if (name == "config.json" || name.ends_with(".safetensors") || name == "model.safetensors.index.json")

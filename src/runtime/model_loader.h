@@ -21,6 +21,7 @@ namespace edgerun {
 struct LoadOptions {
   bool weights = true;    // map and bind the weights (not needed to tokenize)
   bool tokenizer = true;  // load the tokenizer (not needed for --ids)
+  std::string mmproj;     // a GGUF text model's vision tower (llama.cpp's mmproj file)
 };
 
 // The image side of a vision-language model (SmolVLM / SmolVLM2): its configuration and
@@ -28,6 +29,7 @@ struct LoadOptions {
 struct VisionModel {
   Idefics3Config config;
   Idefics3ProcessorConfig processor;
+  std::unique_ptr<WeightStore> weights;  // its own (an mmproj GGUF); null: the model's
   std::unique_ptr<Idefics3Vision> tower;
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cli/cli_fixture.h"
+#include "formats/gguf.h"
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
 #include "models/golden_expected.h"
@@ -43,6 +44,33 @@ TEST_F(VisionCli, LogitsDumpMatchesTheGolden) {
   const std::vector<float> last = want.floats("logits_last");
   ASSERT_EQ(got.get("logits").shape, (std::vector<int64_t>{1222, int64_t(last.size())}));
   EXPECT_LE(test::rel_to_max(logits.data() + (logits.size() - last.size()), last), 1e-4);
+}
+
+// `quantize` writes the text GGUF and llama.cpp's mmproj layout; both load back (--mmproj) and,
+// in F32, give the golden's numbers.
+TEST_F(VisionCli, GgufWithMmprojMatchesTheGolden) {
+  const std::string gguf = (tmp_ / "vlm.gguf").string(), mmproj = (tmp_ / "mmproj-vlm.gguf").string();
+  const test::Result q = run("quantize " + model() + " " + gguf + " --type f32");
+  ASSERT_EQ(q.status, 0) << q.err;
+  ASSERT_TRUE(std::filesystem::exists(mmproj)) << q.err;
+  const GgufFile file = GgufFile::open(mmproj);
+  EXPECT_EQ(file.get_string("clip.projector_type"), "idefics3");
+  EXPECT_EQ(file.get_int("clip.vision.projector.scale_factor"), 4);
+  EXPECT_EQ(file.get_int("clip.vision.preproc_image_size"), 2048);
+  EXPECT_EQ(file.tensor_infos().size(), 3u + 2 * 16 + 2 + 1);  // patch (2), positions, 2 layers, post-LN, projection
+  const std::string out = (tmp_ / "out.safetensors").string();
+  const test::Result r = run("logits -m " + gguf + " --mmproj " + mmproj + " --messages " + conversation() + " --image " +
+                             image(0) + " --image " + image(1) + " --add-generation-prompt -o " + out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const test::Expected got{read_safetensors(out)}, want{read_safetensors(dir() + "/expected.safetensors")};
+  EXPECT_EQ(got.ints("input_ids"), want.ints("input_ids"));
+  EXPECT_LE(test::rel_to_max(got.floats("image2.features"), want.floats("image2.features")), 1e-4);
+  const std::vector<float> logits = got.floats("logits"), last = want.floats("logits_last");
+  EXPECT_LE(test::rel_to_max(logits.data() + (logits.size() - last.size()), last), 1e-4);
+  // Bad pairings are one clear error.
+  expect_clean_error("describe -m " + gguf + " --mmproj " + gguf + " --image " + image(0), "not a vision projector");
+  expect_clean_error("describe -m " + model() + " --mmproj " + mmproj + " --image " + image(0), "--mmproj");
+  expect_clean_error("describe -m " + golden("llm/tiny-smollm3/model") + " --image " + image(0), "not a vision-language model");
 }
 
 TEST_F(VisionCli, DescribeStreamsTheGreedyAnswer) {
