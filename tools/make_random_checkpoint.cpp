@@ -6,7 +6,9 @@
 //
 // Weights are N(0, initializer_range) (default 0.02), norm weights 1. The config is copied as is
 // (fp8 adds the quantization_config the FP8 Ministral 3 repos carry). Vision-language configs
-// (Mistral3ForConditionalGeneration) get their text decoder only, under the nested names.
+// (Mistral3ForConditionalGeneration) get their text decoder only, under the nested names;
+// SmolVLM (idefics3 / smolvlm) configs get the vision tower and connector as well. The tokenizer,
+// processor and template files next to the config are copied along.
 // --dtype fp8 writes the Linear weights of the decoder layers as F8_E4M3 with a scalar
 // weight_scale_inv and activation_scale each, embeddings / norms / lm_head in BF16, as the
 // Ministral 3 Instruct (FP8) release. --tokenizer copies a tokenizer.json, or a tekken.json
@@ -23,6 +25,7 @@
 #include "core/error.h"
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
+#include "models/idefics3.h"
 #include "models/llama.h"
 
 namespace fs = std::filesystem;
@@ -44,7 +47,7 @@ struct Rng {  // xorshift64* + Box–Muller: fast enough for billions of values
   }
 };
 
-enum class Kind { Norm, Embedding, Linear };
+enum class Kind { Norm, Bias, Embedding, Linear };
 
 struct Spec {
   std::string name;
@@ -53,10 +56,10 @@ struct Spec {
 };
 
 // Bytes of one random tensor in `type`.
-std::vector<uint8_t> random_values(Rng& rng, int64_t n, DType type, bool ones, float stddev, float fp8_scale) {
+std::vector<uint8_t> random_values(Rng& rng, int64_t n, DType type, Kind kind, float stddev, float fp8_scale) {
   std::vector<uint8_t> bytes(size_t(n) * dtype_size(type));
   for (int64_t i = 0; i < n; ++i) {
-    const float v = ones ? 1.0f : stddev * rng.normal();
+    const float v = kind == Kind::Norm ? 1.0f : kind == Kind::Bias ? 0.0f : stddev * rng.normal();
     if (type == DType::F32) {
       std::memcpy(&bytes[size_t(i) * 4], &v, 4);
     } else if (type == DType::F8_E4M3) {
@@ -114,6 +117,32 @@ int main(int argc, char** argv) {
       specs.push_back({p + "mlp.up_proj.weight", {c.intermediate_size, c.hidden_size}, Kind::Linear});
       specs.push_back({p + "mlp.down_proj.weight", {c.hidden_size, c.intermediate_size}, Kind::Linear});
     }
+    if (is_idefics3_config(config)) {  // SmolVLM: the SigLIP tower and the connector too
+      const Idefics3Config v = idefics3_config_from_hf(config, config_path);
+      const int64_t C = v.vision.hidden_size, F = v.vision.intermediate_size, p = v.vision.patch_size;
+      const std::string m = "model.vision_model.";
+      specs.push_back({m + "embeddings.patch_embedding.weight", {C, 3, p, p}, Kind::Linear});
+      specs.push_back({m + "embeddings.patch_embedding.bias", {C}, Kind::Bias});
+      specs.push_back({m + "embeddings.position_embedding.weight", {v.vision.n_patches(), C}, Kind::Embedding});
+      for (int64_t l = 0; l < v.vision.n_layers; ++l) {
+        const std::string q = m + "encoder.layers." + std::to_string(l) + ".";
+        for (const char* ln : {"layer_norm1", "layer_norm2"}) {
+          specs.push_back({q + ln + ".weight", {C}, Kind::Norm});
+          specs.push_back({q + ln + ".bias", {C}, Kind::Bias});
+        }
+        for (const char* proj : {"q_proj", "k_proj", "v_proj", "out_proj"}) {
+          specs.push_back({q + "self_attn." + proj + ".weight", {C, C}, Kind::Linear});
+          specs.push_back({q + "self_attn." + proj + ".bias", {C}, Kind::Bias});
+        }
+        specs.push_back({q + "mlp.fc1.weight", {F, C}, Kind::Linear});
+        specs.push_back({q + "mlp.fc1.bias", {F}, Kind::Bias});
+        specs.push_back({q + "mlp.fc2.weight", {C, F}, Kind::Linear});
+        specs.push_back({q + "mlp.fc2.bias", {C}, Kind::Bias});
+      }
+      specs.push_back({m + "post_layernorm.weight", {C}, Kind::Norm});
+      specs.push_back({m + "post_layernorm.bias", {C}, Kind::Bias});
+      specs.push_back({"model.connector.modality_projection.proj.weight", {v.text_hidden, C * v.scale_factor * v.scale_factor}, Kind::Linear});
+    }
     fs::create_directories(out_dir);
     std::vector<std::vector<uint8_t>> buffers;
     std::vector<TensorToWrite> tensors;
@@ -129,7 +158,7 @@ int main(int argc, char** argv) {
       int64_t n = 1;
       for (int64_t d : s.shape) n *= d;
       const DType t = fp8 && s.kind == Kind::Linear ? DType::F8_E4M3 : type;
-      add(s.name, t, s.shape, random_values(rng, n, t, s.kind == Kind::Norm, float(stddev), fp8_scale));
+      add(s.name, t, s.shape, random_values(rng, n, t, s.kind, float(stddev), fp8_scale));
       if (t == DType::F8_E4M3) {
         const std::string stem = s.name.substr(0, s.name.size() - 6);  // drop "weight"
         std::vector<uint8_t> scale(4), act(4);
@@ -152,8 +181,13 @@ int main(int argc, char** argv) {
     } else {
       fs::copy_file(config_path, out_dir + "/config.json", fs::copy_options::overwrite_existing);
     }
-    const fs::path gen = fs::path(config_path).parent_path() / "generation_config.json";
-    if (fs::exists(gen)) fs::copy_file(gen, out_dir + "/generation_config.json", fs::copy_options::overwrite_existing);
+    // The files next to the config that describe the model beside its weights.
+    for (const char* name : {"generation_config.json", "preprocessor_config.json", "processor_config.json", "chat_template.json",
+                             "chat_template.jinja", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                             "tokenizer.json"}) {
+      const fs::path f = fs::path(config_path).parent_path() / name;
+      if (fs::exists(f)) fs::copy_file(f, out_dir + "/" + name, fs::copy_options::overwrite_existing);
+    }
     if (!tokenizer.empty()) {
       const bool tekken = fs::path(tokenizer).filename().string().find("tekken") != std::string::npos;
       fs::copy_file(tokenizer, out_dir + (tekken ? "/tekken.json" : "/tokenizer.json"), fs::copy_options::overwrite_existing);

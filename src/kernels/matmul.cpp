@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/quant.h"
+#include "kernels/gemm.h"
 #include "kernels/quant_kernels.h"
 #include "kernels/simd.h"
 
@@ -77,39 +78,6 @@ float dot_f8_e4m3(const uint8_t* w, const float* x, int64_t n) {
 EDGERUN_MULTIVERSION
 float dot_f32_impl(const float* w, const float* x, int64_t n) {
   return dot_lanes(x, n, [w](int64_t i) { return w[i]; });
-}
-
-// Four tokens against one F32 weight row: each weight element is loaded once for 4 outputs.
-EDGERUN_MULTIVERSION
-void dot4_f32(const float* w, const float* x0, const float* x1, const float* x2, const float* x3,
-              int64_t n, float* out) {
-  float a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const float wv = w[i + j];
-      a0[j] += wv * x0[i + j];
-      a1[j] += wv * x1[i + j];
-      a2[j] += wv * x2[i + j];
-      a3[j] += wv * x3[i + j];
-    }
-  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  for (; i < n; ++i) {
-    s0 += w[i] * x0[i];
-    s1 += w[i] * x1[i];
-    s2 += w[i] * x2[i];
-    s3 += w[i] * x3[i];
-  }
-  for (int j = 0; j < kLanes; ++j) {
-    s0 += a0[j];
-    s1 += a1[j];
-    s2 += a2[j];
-    s3 += a3[j];
-  }
-  out[0] = s0;
-  out[1] = s1;
-  out[2] = s2;
-  out[3] = s3;
 }
 
 void f16_row_to_f32_ref(const uint16_t* src, float* dst, int64_t n) {
@@ -257,24 +225,18 @@ void matmul(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& po
     }, 16);
     return;
   }
-  // Prefill: convert each weight row to F32 once (scale included) and reuse it for every token,
-  // 4 at a time.
+  if (n >= kGemmMinRows) return gemm_f32(x, n, w, y, pool);  // prefill, vision: blocked GEMM
+  // A few rows: convert each weight row to F32 once (scale included) and reuse it for every token.
   const bool convert = w.dtype != DType::F32 || w.scale != 1.0f;
   pool.parallel_for(out, [&](int64_t r0, int64_t r1, int) {
     std::vector<float> wrow(convert ? size_t(in) : 0);
-    float d4[4];
     for (int64_t r = r0; r < r1; ++r) {
       const float* wr = reinterpret_cast<const float*>(w.data + r * row_bytes);
       if (convert) {
         tensor_row_to_f32(w, r, wrow.data());
         wr = wrow.data();
       }
-      int64_t t = 0;
-      for (; t + 4 <= n; t += 4) {
-        dot4_f32(wr, x + t * in, x + (t + 1) * in, x + (t + 2) * in, x + (t + 3) * in, in, d4);
-        for (int k = 0; k < 4; ++k) y[(t + k) * out + r] = d4[k];
-      }
-      for (; t < n; ++t) y[t * out + r] = dot_f32_impl(wr, x + t * in, in);
+      for (int64_t t = 0; t < n; ++t) y[t * out + r] = dot_f32_impl(wr, x + t * in, in);
     }
   }, 16);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
@@ -203,19 +204,48 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
                     int64_t heads, int64_t head_dim, float scale, float* out, ThreadPool& pool,
                     const AttentionBias* bias) {
   const int64_t out_stride = heads * head_dim;
-  pool.parallel_for(heads * nq, [&](int64_t i0, int64_t i1, int) {
-    std::vector<float> scores(static_cast<size_t>(nk));
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t hd = i / nq, r = i % nq;
-      const float* qr = q.data + r * q.stride + hd * head_dim;
-      for (int64_t j = 0; j < nk; ++j) scores[j] = dot_f32(qr, k.data + j * k.stride + hd * head_dim, head_dim) * scale;
-      if (bias) (*bias)(hd, r, scores.data());
-      softmax(scores.data(), nk);
-      float* o = out + r * out_stride + hd * head_dim;
-      std::fill(o, o + head_dim, 0.0f);
-      for (int64_t j = 0; j < nk; ++j) axpy(o, scores[j], v.data + j * v.stride + hd * head_dim, head_dim);
+  if (nq < kGemmMinRows) {  // a few queries (SAM's prompt tokens): row by row
+    pool.parallel_for(heads * nq, [&](int64_t i0, int64_t i1, int) {
+      std::vector<float> scores(static_cast<size_t>(nk));
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t hd = i / nq, r = i % nq;
+        const float* qr = q.data + r * q.stride + hd * head_dim;
+        for (int64_t j = 0; j < nk; ++j) scores[j] = dot_f32(qr, k.data + j * k.stride + hd * head_dim, head_dim) * scale;
+        if (bias) (*bias)(hd, r, scores.data());
+        softmax(scores.data(), nk);
+        float* o = out + r * out_stride + hd * head_dim;
+        std::fill(o, o + head_dim, 0.0f);
+        for (int64_t j = 0; j < nk; ++j) axpy(o, scores[j], v.data + j * v.stride + hd * head_dim, head_dim);
+      }
+    }, 8);
+    return;
+  }
+  // Per head: S = Q·Kᵀ and O = softmax(S)·V as two blocked GEMMs over blocks of queries (the
+  // score block, not the whole [nq, nk] matrix, is materialised).
+  constexpr int64_t kQueryBlock = 256;
+  thread_local PackedPanels keys, values;
+  thread_local std::vector<float> scores;
+  PackedPanels& kp = keys;
+  PackedPanels& vp = values;
+  std::vector<float>& s = scores;
+  s.resize(size_t(std::min(nq, kQueryBlock) * nk));
+  for (int64_t h = 0; h < heads; ++h) {
+    pack_panels(k.data + h * head_dim, k.stride, 1, nk, head_dim, kp, pool);
+    pack_panels(v.data + h * head_dim, 1, v.stride, head_dim, nk, vp, pool);
+    for (int64_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
+      const int64_t m = std::min(kQueryBlock, nq - q0);
+      gemm_packed(q.data + q0 * q.stride + h * head_dim, q.stride, m, kp, s.data(), nk, pool);
+      pool.parallel_for(m, [&](int64_t r0, int64_t r1, int) {
+        for (int64_t r = r0; r < r1; ++r) {
+          float* row = s.data() + r * nk;
+          scale_inplace(row, scale, nk);
+          if (bias) (*bias)(h, q0 + r, row);
+          softmax(row, nk);
+        }
+      }, 4);
+      gemm_packed(s.data(), nk, m, vp, out + q0 * out_stride + h * head_dim, out_stride, pool);
     }
-  }, 8);
+  }
 }
 
 }  // namespace edgerun

@@ -34,7 +34,7 @@ SiglipConfig siglip_config_from_hf(const json& v, const std::string& where) {
   positive(c.image_size, "image_size");
   if (c.channels != 3) fail(where + ": field 'num_channels'", "only 3-channel (RGB) encoders are supported");
   if (c.hidden_size % c.n_heads != 0) fail(where, "hidden_size is not a multiple of num_attention_heads");
-  if (c.image_size % c.patch_size != 0) fail(where, "image_size is not a multiple of patch_size");
+  if (c.image_size < c.patch_size) fail(where, "image_size is smaller than patch_size");
   return c;
 }
 

@@ -20,7 +20,7 @@ struct SiglipConfig {
   double layer_norm_eps = 1e-6;
   GeluKind gelu = GeluKind::kTanh;
 
-  int64_t grid() const { return image_size / patch_size; }  // patches per side
+  int64_t grid() const { return image_size / patch_size; }  // patches per side (SO400M: 384 / 14 → 27)
   int64_t n_patches() const { return grid() * grid(); }
   int64_t head_dim() const { return hidden_size / n_heads; }
 };

@@ -131,9 +131,9 @@ std::unique_ptr<VisionModel> load_idefics3_mmproj(const std::string& path, const
   positive(c.vision.patch_size, "clip.vision.patch_size");
   positive(c.vision.image_size, "clip.vision.image_size");
   positive(c.scale_factor, "clip.vision.projector.scale_factor");
-  if (c.vision.hidden_size % c.vision.n_heads != 0 || c.vision.image_size % c.vision.patch_size != 0 ||
+  if (c.vision.hidden_size % c.vision.n_heads != 0 || c.vision.image_size < c.vision.patch_size ||
       c.vision.grid() % c.scale_factor != 0)
-    fail(path, "inconsistent vision sizes (hidden / heads, image / patch, grid / scale factor)");
+    fail(path, "inconsistent vision sizes (hidden / heads, image < patch, grid / scale factor)");
   const std::vector<int32_t> image_ids = tokenizer.encode("<image>", false);
   if (image_ids.size() != 1) fail(path, "the text model's tokenizer has no <image> token");
   c.image_token_id = image_ids[0];

@@ -1,0 +1,176 @@
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace edgerun {
+
+namespace {
+
+constexpr int64_t kPanel = 32;     // output columns per packed panel (two AVX-512 vectors)
+constexpr int kRows = 6;           // rows of x per micro-kernel call (12 accumulators)
+constexpr int64_t kDepth = 256;    // k per pass: a 32 KiB panel slice stays in L1
+constexpr int64_t kRowBlock = 96;  // rows per work item (with kPanel columns)
+
+// Tile of rows × kPanel outputs over k in [0, depth): c (row stride ldc, `cols` valid columns)
+// += or = x[rows, depth] (row stride ldx) · panel[depth][kPanel].
+using MicroKernel = void (*)(const float* x, int64_t ldx, const float* panel, int64_t depth, float* c, int64_t ldc,
+                             int rows, int64_t cols, bool accumulate);
+
+EDGERUN_MULTIVERSION
+void micro_portable(const float* x, int64_t ldx, const float* panel, int64_t depth, float* c, int64_t ldc, int rows,
+                    int64_t cols, bool accumulate) {
+  float acc[kRows][kPanel] = {};
+  for (int64_t k = 0; k < depth; ++k) {
+    const float* b = panel + k * kPanel;
+    for (int r = 0; r < rows; ++r) {
+      const float a = x[r * ldx + k];
+      for (int64_t j = 0; j < kPanel; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.0f) + acc[r][j];
+}
+
+#if defined(__x86_64__)
+template <int R>
+__attribute__((target("avx512f"))) inline void micro_avx512_rows(const float* x, int64_t ldx, const float* panel,
+                                                                 int64_t depth, float* c, int64_t ldc, int64_t cols,
+                                                                 bool accumulate) {
+  __m512 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < depth; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(panel + k * kPanel), b1 = _mm512_loadu_ps(panel + k * kPanel + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(x[r * ldx + k]);
+      lo[r] = _mm512_fmadd_ps(a, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(a, b1, hi[r]);
+    }
+  }
+  const __mmask16 m0 = cols >= 16 ? __mmask16(0xffff) : __mmask16((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? __mmask16(0xffff) : cols <= 16 ? __mmask16(0) : __mmask16((1u << (cols - 16)) - 1);
+  for (int r = 0; r < R; ++r) {
+    float* row = c + r * ldc;
+    if (accumulate) {
+      lo[r] = _mm512_add_ps(lo[r], _mm512_maskz_loadu_ps(m0, row));
+      hi[r] = _mm512_add_ps(hi[r], _mm512_maskz_loadu_ps(m1, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, m0, lo[r]);
+    _mm512_mask_storeu_ps(row + 16, m1, hi[r]);
+  }
+}
+
+__attribute__((target("avx512f"))) void micro_avx512(const float* x, int64_t ldx, const float* panel, int64_t depth,
+                                                     float* c, int64_t ldc, int rows, int64_t cols, bool accumulate) {
+  switch (rows) {
+    case 6: return micro_avx512_rows<6>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+    case 5: return micro_avx512_rows<5>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+    case 4: return micro_avx512_rows<4>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+    case 3: return micro_avx512_rows<3>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+    case 2: return micro_avx512_rows<2>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+    default: return micro_avx512_rows<1>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+  }
+}
+#endif
+
+MicroKernel pick_micro() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) return micro_avx512;
+#endif
+  return micro_portable;
+}
+
+// Panels of kPanel output rows [in][kPanel]; row(j, buf) gives output row j as F32 (or null past
+// the end: zero columns).
+template <typename RowFn>
+void pack_rows(int64_t out, int64_t in, PackedPanels& packed, ThreadPool& pool, RowFn row_of) {
+  const int64_t panels = (out + kPanel - 1) / kPanel;
+  packed.out = out;
+  packed.in = in;
+  packed.data.resize(size_t(panels * in * kPanel));
+  pool.parallel_for(panels, [&](int64_t p0, int64_t p1, int) {
+    std::vector<float> buf(static_cast<size_t>(in));
+    for (int64_t p = p0; p < p1; ++p) {
+      float* dst = packed.data.data() + p * in * kPanel;
+      for (int64_t j = 0; j < kPanel; ++j) {
+        const int64_t r = p * kPanel + j;
+        const float* row = r < out ? row_of(r, buf.data()) : nullptr;
+        for (int64_t k = 0; k < in; ++k) dst[k * kPanel + j] = row ? row[k] : 0.0f;
+      }
+    }
+  });
+}
+
+void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy,
+               ThreadPool& pool) {
+  const int64_t out = w.out, in = w.in;
+  const int64_t panels = (out + kPanel - 1) / kPanel, row_blocks = (n + kRowBlock - 1) / kRowBlock;
+  // Tiles ordered panel-major so neighbouring items share a panel in cache.
+  pool.parallel_for(panels * row_blocks, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p = t / row_blocks, rb = t % row_blocks;
+      const int64_t col0 = p * kPanel, cols = std::min(kPanel, out - col0);
+      const int64_t r_end = std::min(n, (rb + 1) * kRowBlock);
+      const float* panel = w.data.data() + p * in * kPanel;
+      for (int64_t k0 = 0; k0 < in; k0 += kDepth) {
+        const int64_t depth = std::min(kDepth, in - k0);
+        for (int64_t r = rb * kRowBlock; r < r_end; r += kRows) {
+          const int rows = int(std::min<int64_t>(kRows, r_end - r));
+          micro(x + r * ldx + k0, ldx, panel + k0 * kPanel, depth, y + r * ldy + col0, ldy, rows, cols, k0 > 0);
+        }
+      }
+    }
+  });
+}
+
+void pack_tensor(const Tensor& w, PackedPanels& packed, ThreadPool& pool) {
+  pack_rows(w.shape[0], w.shape[1], packed, pool, [&](int64_t r, float* buf) {
+    tensor_row_to_f32(w, r, buf);
+    return buf;
+  });
+}
+
+const MicroKernel& best_micro() {
+  static const MicroKernel micro = pick_micro();
+  return micro;
+}
+
+}  // namespace
+
+void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
+  thread_local PackedPanels packed;  // the caller's buffer, reused across calls
+  pack_tensor(w, packed, pool);
+  gemm_with(best_micro(), x, w.shape[1], n, packed, y, w.shape[0], pool);
+}
+
+void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
+  PackedPanels packed;
+  pack_tensor(w, packed, pool);
+  gemm_with(micro_portable, x, w.shape[1], n, packed, y, w.shape[0], pool);
+}
+
+void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,
+                 ThreadPool& pool) {
+  if (stride_in == 1) {
+    pack_rows(out, in, packed, pool, [&](int64_t r, float*) { return w + r * stride_out; });
+    return;
+  }
+  pack_rows(out, in, packed, pool, [&](int64_t r, float* buf) {
+    for (int64_t k = 0; k < in; ++k) buf[k] = w[r * stride_out + k * stride_in];
+    return buf;
+  });
+}
+
+void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool) {
+  gemm_with(best_micro(), x, ldx, n, w, y, ldy, pool);
+}
+
+}  // namespace edgerun

@@ -1,0 +1,36 @@
+// Blocked F32 GEMM for the prompt / vision path: y[n, out] = x[n, in] · Wᵀ for a Linear weight W
+// [out, in] in any plain type (F32, F16, BF16, F8_E4M3, with its per-tensor scale). The weight is
+// converted once per call into column panels of kPanel output rows laid out k-major ([in][kPanel]),
+// so a register-tiled micro-kernel (kRows rows of x × kPanel outputs, broadcast + FMA) reads each
+// packed weight value once per kRows tokens from L1. Work is split over (panel, row block) tiles.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace edgerun {
+
+// Worth it from a handful of rows up; callers keep row-dot kernels for n < kGemmMinRows.
+constexpr int64_t kGemmMinRows = 4;
+
+void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool);
+
+// The right-hand operand packed into panels, reusable across calls (attention packs Kᵀ and V
+// once per head for every block of queries).
+struct PackedPanels {
+  int64_t out = 0, in = 0;
+  std::vector<float> data;  // [ceil(out / 32)][in][32]
+};
+// Element (r, k) of an F32 matrix at w[r·stride_out + k·stride_in], r < out, k < in.
+void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,
+                 ThreadPool& pool);
+// y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · packedᵀ.
+void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool);
+
+// The same product computed by the portable micro-kernel only (the reference the SIMD path is
+// tested against).
+void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool);
+
+}  // namespace edgerun
