@@ -177,9 +177,15 @@ TEST(VisionOps, LinearWithF16WeightAndBias) {
   EXPECT_LT(max_abs_diff(y, ref), 1e-4);
 }
 
-TEST(VisionOps, AttentionFullWithStridesAndBias) {
+// Few queries (row by row), a GEMM block, and more queries than one block of 256.
+class AttentionFull : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+INSTANTIATE_TEST_SUITE_P(VisionOps, AttentionFull,
+                         ::testing::Values(std::make_pair(2, 11), std::make_pair(7, 11), std::make_pair(300, 45)));
+
+TEST_P(AttentionFull, WithStridesAndBiasMatchesTheDefinition) {
   ThreadPool pool(2);
-  const int64_t nq = 7, nk = 11, heads = 3, hd = 8, dim = heads * hd;
+  const auto [nq, nk] = GetParam();
+  const int64_t heads = 3, hd = 8, dim = heads * hd;
   // q/k/v interleaved in one [n, 3·dim] buffer as a fused qkv projection writes them.
   const auto qkv_q = test::gaussian(size_t(nq * 3 * dim), 14);
   const auto qkv_k = test::gaussian(size_t(nk * 3 * dim), 15);

@@ -1,0 +1,79 @@
+// The blocked GEMM against the f64 reference (matmul_ref) and its portable micro-kernel, on sizes
+// that leave partial panels, partial row tiles and partial k passes; and the packed form with
+// strided operands (how attention uses it).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/dtype.h"
+#include "kernels/gemm.h"
+#include "kernels/matmul.h"
+#include "random_util.h"
+
+namespace edgerun {
+namespace {
+
+struct Weight {
+  std::vector<uint8_t> bytes;
+  Tensor t;
+};
+
+Weight make(DType type, int64_t rows, int64_t cols, float scale) {
+  const std::vector<float> f = test::gaussian(size_t(rows * cols), 5);
+  Weight w;
+  w.bytes.resize(size_t(rows * cols) * dtype_size(type));
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (type == DType::F32) std::memcpy(&w.bytes[i * 4], &f[i], 4);
+    else if (type == DType::F8_E4M3) w.bytes[i] = f32_to_f8_e4m3(f[i]);
+    else {
+      const uint16_t h = type == DType::BF16 ? f32_to_bf16(f[i]) : f32_to_f16(f[i]);
+      std::memcpy(&w.bytes[i * 2], &h, 2);
+    }
+  }
+  w.t = Tensor{"w", type, {rows, cols}, w.bytes.data(), w.bytes.size(), scale};
+  return w;
+}
+
+TEST(Gemm, MatchesTheReferenceOnAwkwardSizes) {
+  ThreadPool pool(2);
+  for (DType type : {DType::F32, DType::BF16, DType::F16, DType::F8_E4M3})
+    for (int64_t n : {4, 5, 7, 17, 129})
+      for (int64_t in : {1, 31, 100, 300})
+        for (int64_t out : {1, 33, 100}) {
+          const Weight w = make(type, out, in, type == DType::F8_E4M3 ? 0.25f : 1.0f);
+          const std::vector<float> x = test::gaussian(size_t(n * in), 9);
+          std::vector<float> fast(size_t(n * out)), portable(fast.size()), want(fast.size());
+          gemm_f32(x.data(), n, w.t, fast.data(), pool);
+          gemm_f32_portable(x.data(), n, w.t, portable.data(), pool);
+          matmul_ref(x.data(), n, w.t, want.data());
+          const double tol = 2e-6 * std::sqrt(double(in)) * 4;  // |x|,|w| ~ N(0,1): f32 sums of `in` terms
+          for (size_t i = 0; i < want.size(); ++i) {
+            ASSERT_NEAR(fast[i], want[i], tol * (1 + std::fabs(want[i]))) << dtype_name(type) << " n=" << n << " in=" << in << " out=" << out;
+            ASSERT_NEAR(portable[i], want[i], tol * (1 + std::fabs(want[i]))) << dtype_name(type);
+          }
+        }
+}
+
+TEST(Gemm, PackedStridedOperands) {
+  ThreadPool pool(2);
+  // b is a [k, m] slice of a wider buffer used transposed: element (r, c) of the packed operand is
+  // b[c * ld + r], the way attention packs V.
+  const int64_t n = 13, k = 70, m = 37, ld = 50 + m, ldy = m + 3;
+  const std::vector<float> a = test::gaussian(size_t(n * k), 1), b = test::gaussian(size_t(k * ld), 2);
+  PackedPanels packed;
+  pack_panels(b.data() + 5, 1, ld, m, k, packed, pool);
+  std::vector<float> y(size_t(n * ldy), -7.0f);
+  gemm_packed(a.data(), k, n, packed, y.data(), ldy, pool);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t c = 0; c < m; ++c) {
+      double want = 0;
+      for (int64_t j = 0; j < k; ++j) want += double(a[size_t(i * k + j)]) * b[size_t(j * ld + 5 + c)];
+      ASSERT_NEAR(y[size_t(i * ldy + c)], want, 1e-4) << i << "," << c;
+    }
+    for (int64_t c = m; c < ldy; ++c) ASSERT_EQ(y[size_t(i * ldy + c)], -7.0f);  // outside the tile: untouched
+  }
+}
+
+}  // namespace
+}  // namespace edgerun
