@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/fast_math.h"
 #include "kernels/simd.h"
 
 namespace edgerun {
@@ -22,16 +23,21 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   }
 }
 
+EDGERUN_MULTIVERSION
 void softmax(float* x, int64_t n) {
   if (n <= 0) return;
-  const float mx = *std::max_element(x, x + n);
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  constexpr int kLanes = 16;  // independent partial sums: the loop vectorises
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lanes[j] += (x[i + j] = exp_approx(x[i + j] - mx));
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
+  for (; i < n; ++i) sum += (x[i] = exp_approx(x[i] - mx));
+  for (float l : lanes) sum += l;
   const float inv = float(1.0 / sum);
-  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  for (int64_t j = 0; j < n; ++j) x[j] *= inv;
 }
 
 EDGERUN_MULTIVERSION

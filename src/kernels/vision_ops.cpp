@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/fast_math.h"
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -59,11 +60,15 @@ void gelu_erf(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
 }
 
+EDGERUN_MULTIVERSION
 void gelu_tanh(float* x, int64_t n) {
-  const float k = std::sqrt(2.0f / float(M_PI));
+  const float k = 0.7978845608028654f;  // sqrt(2/pi)
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    x[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+    float u = k * (v + 0.044715f * v * v * v);
+    u = u < -10.0f ? -10.0f : (u > 10.0f ? 10.0f : u);  // tanh is ±1 in float beyond
+    // 0.5·(1 + tanh(u)) = 1 − 1/(e^{2u} + 1)
+    x[i] = v * (1.0f - 1.0f / (exp_approx(2.0f * u) + 1.0f));
   }
 }
 

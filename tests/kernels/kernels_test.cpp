@@ -8,6 +8,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/attention.h"
+#include "kernels/fast_math.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/rope.h"
@@ -41,6 +42,18 @@ WeightBuffer make_weight(DType type, int64_t rows, int64_t cols, uint32_t seed) 
   w.t.data = w.bytes.data();
   w.t.nbytes = w.bytes.size();
   return w;
+}
+
+TEST(Kernels, FastExpIsAccurateOverTheFloatRange) {
+  double worst = 0;
+  for (float x = -87.0f; x < 88.5f; x += 0.001953125f) {
+    const double want = std::exp(double(x));
+    worst = std::max(worst, std::fabs(double(exp_approx(x)) - want) / want);
+  }
+  EXPECT_LT(worst, 2.5e-7);
+  EXPECT_EQ(exp_approx(0.0f), 1.0f);
+  EXPECT_GT(exp_approx(-200.0f), 0.0f);  // clamped, not a denormal trap or NaN
+  EXPECT_FALSE(std::isinf(exp_approx(200.0f)));
 }
 
 TEST(Kernels, HalfPrecisionConversionsRoundTrip) {
