@@ -150,9 +150,17 @@ int run_describe(const DescribeArgs& a) {
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::fputc('\n', stdout);
   size_t tiles = 0;
-  for (const auto& img : vp.images) tiles += size_t(img->processed.n_tiles());
-  std::fprintf(stderr, "edgerun: %zu images (%zu tiles) encoded in %.2f s | prompt %lld tokens in %.2f s | %zu tokens at %.1f tok/s | stop: %s\n",
-               vp.images.size(), tiles, vision_s, (long long)n, res.prompt_seconds, res.tokens.size(),
+  double preprocess_s = 0, tower_s = 0;
+  for (const auto& img : vp.images) {
+    tiles += size_t(img->processed.n_tiles());
+    preprocess_s += img->preprocess_seconds;
+    tower_s += img->tower_seconds;
+  }
+  std::fprintf(stderr,
+               "edgerun: %zu images (%zu tiles) encoded in %.2f s (preprocessing %.2f s, vision tower %.1f ms/tile) | "
+               "prompt %lld tokens in %.2f s | time to first token %.2f s | %zu tokens at %.1f tok/s | stop: %s\n",
+               vp.images.size(), tiles, vision_s, preprocess_s, tiles ? 1e3 * tower_s / double(tiles) : 0.0, (long long)n,
+               res.prompt_seconds, vision_s + res.prompt_seconds, res.tokens.size(),
                res.generate_seconds > 0 ? double(res.tokens.size()) / res.generate_seconds : 0.0, res.stop_reason.c_str());
   return 0;
 }

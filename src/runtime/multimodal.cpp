@@ -1,5 +1,7 @@
 #include "runtime/multimodal.h"
 
+#include <chrono>
+
 #include "core/error.h"
 #include "core/hash.h"
 
@@ -20,10 +22,14 @@ std::shared_ptr<const EncodedImage> encode_image(const VisionModel& vision, cons
   if (!vision.tower) fail("image", "the model was opened without its vision weights");
   auto out = std::make_shared<EncodedImage>();
   out->key = image_key(image);
+  const auto t0 = std::chrono::steady_clock::now();
   out->processed = idefics3_preprocess(image, vision.processor);
+  const auto t1 = std::chrono::steady_clock::now();
   const int64_t T = vision.config.tokens_per_tile(), H = vision.config.text_hidden, n = out->processed.n_tiles();
   out->features.resize(size_t(n * T * H));
   for (int64_t i = 0; i < n; ++i) vision.tower->tile_features(out->processed.tile(i), out->features.data() + i * T * H, pool);
+  out->preprocess_seconds = std::chrono::duration<double>(t1 - t0).count();
+  out->tower_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return out;
 }
 

@@ -21,6 +21,7 @@ struct EncodedImage {
   uint64_t key = 0;             // content hash of the pixels and size
   ProcessedImage processed;
   std::vector<float> features;  // [n_tiles, image_seq_len, text hidden]
+  double preprocess_seconds = 0, tower_seconds = 0;  // how long the encoding took
 };
 
 // Encodes images, remembering the last few by content so that an image seen again in the same
