@@ -9,6 +9,7 @@ packages=(
   libcli11-dev            # command-line parsing
   libcpp-httplib-dev      # HTTP server for `edgerun serve`
   libstb-dev              # image decoding (PNG, JPEG, ...) and PNG writing for the vision models
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev  # FFmpeg: video decoding for SmolVLM2
   libgtest-dev libgmock-dev  # tests
   chromium                # the segmentation web page's browser test (driven by playwright-core)
 )
