@@ -57,7 +57,7 @@ class ReplyPrinter {
 
 CLI::App* add_chat_command(CLI::App& app, ChatArgs& a) {
   auto* cmd = app.add_subcommand("chat", "Chat with a model in the terminal (lines on stdin are your turns; "
-                                         "with a vision-language model, `/image PATH` attaches an image)");
+                                         "with a vision-language model, `/image PATH` and `/video PATH` attach media)");
   cmd->add_option("-m,--model", a.model, "Model directory or .gguf file with a chat template");
   cmd->add_option("--mmproj", a.mmproj, "The vision tower GGUF of a GGUF text model (llama.cpp's mmproj file)");
   cmd->add_option("--system", a.system, "System prompt");
@@ -125,7 +125,7 @@ int run_chat(const ChatArgs& a) {
   const bool terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   // Vision-language models: `/image PATH` lines attach images to the next turn.
   ImageFeatureCache image_cache;
-  std::vector<std::shared_ptr<const EncodedImage>> images, pending;  // the conversation's; the next turn's
+  std::vector<EncodedMedia> media, pending;  // the conversation's; the next turn's
   MultimodalPrompt multimodal;
   std::string line;
   for (;;) {
@@ -133,15 +133,22 @@ int run_chat(const ChatArgs& a) {
     std::fflush(stdout);
     if (!std::getline(std::cin, line)) break;  // Ctrl-D / end of input
     if (line.empty()) continue;
-    if (line.rfind("/image ", 0) == 0) {
+    const bool image_line = line.rfind("/image ", 0) == 0, video_line = line.rfind("/video ", 0) == 0;
+    if (image_line || video_line) {
       if (!model.vision) {
-        std::fprintf(stderr, "edgerun: this model does not take images\n");
+        std::fprintf(stderr, "edgerun: this model does not take images or videos\n");
         continue;
       }
       try {
-        pending.push_back(image_cache.encode(*model.vision, read_image(line.substr(7)), pool));
-        std::fprintf(stderr, "edgerun: image attached (%lld tiles); it goes with your next message\n",
-                     (long long)pending.back()->processed.n_tiles());
+        if (image_line) {
+          pending.push_back({image_cache.encode(*model.vision, read_image(line.substr(7)), pool), nullptr});
+          std::fprintf(stderr, "edgerun: image attached (%lld tiles); it goes with your next message\n",
+                       (long long)pending.back().image->processed.n_tiles());
+        } else {
+          pending.push_back({nullptr, encode_video(*model.vision, line.substr(7), pool)});
+          std::fprintf(stderr, "edgerun: video attached (%lld frames); it goes with your next message\n",
+                       (long long)pending.back().video->frames());
+        }
       } catch (const Error& e) {
         std::fprintf(stderr, "edgerun: error: %s\n", e.what());
       }
@@ -150,14 +157,19 @@ int run_chat(const ChatArgs& a) {
     server::PreparedJob prepared;
     if (model.vision) {
       nlohmann::ordered_json content = nlohmann::ordered_json::array();
-      for (size_t i = 0; i < pending.size(); ++i) content.push_back({{"type", "image"}});
+      for (const EncodedMedia& m : pending) content.push_back({{"type", m.video ? "video" : "image"}});
       content.push_back({{"type", "text"}, {"text", line}});
       input.messages.push_back({{"role", "user"}, {"content", content}});
       ChatTemplateInput shaped = input;
       normalise_vision_messages(shaped.messages, "chat");
-      std::vector<std::shared_ptr<const EncodedImage>> all = images;
+      std::vector<EncodedMedia> all = media;
       all.insert(all.end(), pending.begin(), pending.end());
-      multimodal = build_multimodal_prompt(model, chat_template.render(shaped), all);
+      bool has_video = false;
+      for (const EncodedMedia& m : all) has_video = has_video || m.video;
+      const std::string rendered = has_video && found.source.find("video") == std::string::npos
+                                       ? ChatTemplate(vision_chat_template(found.source, true)).render(shaped)
+                                       : chat_template.render(shaped);
+      multimodal = build_multimodal_prompt(model, rendered, all);
       prepared.job.prompt = multimodal.ids;
       options.prompt_embeddings = multimodal.embeddings.data();
     } else {
@@ -174,7 +186,7 @@ int run_chat(const ChatArgs& a) {
       pending.clear();
       continue;
     }
-    images.insert(images.end(), pending.begin(), pending.end());
+    media.insert(media.end(), pending.begin(), pending.end());
     pending.clear();
     // Reuse the cached start of the conversation; generate() computes the rest.
     state.n_past = int64_t(server::common_prefix(cached, prepared.job.prompt));

@@ -116,10 +116,10 @@ struct MessagesLogitsArgs {
 };
 int run_messages_logits(const MessagesLogitsArgs& args);
 
-// `edgerun describe -m VLM --image A [--image B]... [-p QUESTION]` (src/cli/vision.cpp).
+// `edgerun describe -m VLM --image A [--image B]... [--video V]... [-p QUESTION]` (src/cli/vision.cpp).
 struct DescribeArgs {
   std::string model, mmproj, prompt, system;
-  std::vector<std::string> images;
+  std::vector<std::string> images, videos;
   int64_t n_predict = 256, seed = -1, ctx = 0;
   float temp = -1;
   int threads = 0;

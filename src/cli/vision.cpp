@@ -20,35 +20,46 @@ namespace {
 
 struct VisionPrompt {
   std::vector<std::shared_ptr<const EncodedImage>> images;
+  std::vector<EncodedMedia> media;
   MultimodalPrompt prompt;
 };
 
 // Renders `messages` with the model's chat template; each image part takes the next of
-// `image_paths` in order.
+// `image_paths` in order, each video part the next of `video_paths`.
 VisionPrompt prepare(const LoadedModel& m, const std::string& model_path, nlohmann::ordered_json messages,
-                     const std::vector<std::string>& image_paths, bool add_generation_prompt, const std::string& where,
-                     ThreadPool& pool) {
+                     const std::vector<std::string>& image_paths, const std::vector<std::string>& video_paths,
+                     bool add_generation_prompt, const std::string& where, ThreadPool& pool) {
   if (!m.vision) fail(model_path.empty() ? kDefaultModelName : model_path, "is not a vision-language model (expected a SmolVLM directory)");
-  const std::vector<MediaRef> media = normalise_vision_messages(messages, where);
-  size_t next_image = 0;
+  const std::vector<MediaRef> refs = normalise_vision_messages(messages, where);
+  size_t next_image = 0, next_video = 0;
   VisionPrompt out;
-  for (const MediaRef& ref : media) {
-    if (ref.kind == MediaRef::Kind::kVideo) fail(where, "video parts are not supported by this command yet");
-    if (!ref.url.empty()) fail(where, "image parts must not carry a URL here; give the images with --image in order");
+  for (const MediaRef& ref : refs) {
+    if (!ref.url.empty()) fail(where, "media parts must not carry a URL here; give the files with --image / --video in order");
+    if (ref.kind == MediaRef::Kind::kVideo) {
+      if (next_video >= video_paths.size())
+        fail(where, "the conversation has more video parts than --video files (" + std::to_string(video_paths.size()) + ")");
+      out.media.push_back({nullptr, encode_video(*m.vision, video_paths[next_video++], pool)});
+      continue;
+    }
     if (next_image >= image_paths.size())
       fail(where, "the conversation has more image parts than --image files (" + std::to_string(image_paths.size()) + ")");
     out.images.push_back(encode_image(*m.vision, read_image(image_paths[next_image++]), pool));
+    out.media.push_back({out.images.back(), nullptr});
   }
   if (next_image != image_paths.size())
     fail("--image", std::to_string(image_paths.size()) + " images given but the conversation has " +
                         std::to_string(next_image) + " image parts");
+  if (next_video != video_paths.size())
+    fail("--video", std::to_string(video_paths.size()) + " videos given but the conversation has " +
+                        std::to_string(next_video) + " video parts");
   const ModelChatTemplate found = model_chat_template(model_path, m);
   ChatTemplateInput input;
   input.messages = std::move(messages);
   input.add_generation_prompt = add_generation_prompt;
   input.special_tokens = found.special_tokens;
-  const std::string rendered = ChatTemplate(found.source, "chat template (" + found.origin + ")").render(input);
-  out.prompt = build_multimodal_prompt(m, rendered, out.images);
+  const std::string source = vision_chat_template(found.source, next_video > 0);
+  const std::string rendered = ChatTemplate(source, "chat template (" + found.origin + ")").render(input);
+  out.prompt = build_multimodal_prompt(m, rendered, out.media);
   return out;
 }
 
@@ -61,7 +72,7 @@ int run_messages_logits(const MessagesLogitsArgs& a) {
   ThreadPool pool(a.threads);
   nlohmann::ordered_json conversation = read_ordered_json_file(a.messages);
   if (conversation.is_object() && conversation.contains("messages")) conversation = conversation["messages"];
-  const VisionPrompt vp = prepare(m, a.model, conversation, a.images, a.add_generation_prompt, a.messages, pool);
+  const VisionPrompt vp = prepare(m, a.model, conversation, a.images, {}, a.add_generation_prompt, a.messages, pool);
   const std::vector<int32_t>& ids = vp.prompt.ids;
   const int64_t n = int64_t(ids.size()), vocab = m.config.vocab_size;
   const int64_t ctx = a.ctx > 0 ? a.ctx : n;
@@ -95,7 +106,8 @@ CLI::App* add_describe_command(CLI::App& app, DescribeArgs& a) {
   auto* cmd = app.add_subcommand("describe", "Answer a question about images with a vision-language model (SmolVLM)");
   cmd->add_option("-m,--model", a.model, "SmolVLM / SmolVLM2 model directory, or a text GGUF with --mmproj")->required();
   cmd->add_option("--mmproj", a.mmproj, "The vision tower GGUF of a GGUF text model (llama.cpp's mmproj file)");
-  cmd->add_option("--image", a.images, "Image file (PNG, JPEG, BMP, GIF); repeat for several")->required();
+  cmd->add_option("--image", a.images, "Image file (PNG, JPEG, BMP, GIF); repeat for several");
+  cmd->add_option("--video", a.videos, "Video file (any container and codec FFmpeg decodes); frames sampled as SmolVLM2 does");
   cmd->add_option("-p,--prompt", a.prompt, "Question (default: describe the image)");
   cmd->add_option("--system", a.system, "System prompt");
   cmd->add_option("-n,--n-predict", a.n_predict, "Maximum tokens in the answer (default 256)")->check(CLI::NonNegativeNumber);
@@ -112,17 +124,20 @@ int run_describe(const DescribeArgs& a) {
   LoadedModel m = open_model(a.model, load);
   ThreadPool pool(a.threads);
   using ojson = nlohmann::ordered_json;
+  if (a.images.empty() && a.videos.empty()) fail("describe", "give at least one --image or --video");
   ojson content = ojson::array();
   for (size_t i = 0; i < a.images.size(); ++i) content.push_back({{"type", "image"}});
-  const std::string question = !a.prompt.empty()         ? a.prompt
-                               : a.images.size() == 1 ? "Describe this image."
-                                                      : "Describe these images.";
+  for (size_t i = 0; i < a.videos.size(); ++i) content.push_back({{"type", "video"}});
+  const std::string question = !a.prompt.empty()                          ? a.prompt
+                               : !a.videos.empty()                        ? "Describe this video."
+                               : a.images.size() == 1                     ? "Describe this image."
+                                                                          : "Describe these images.";
   content.push_back({{"type", "text"}, {"text", question}});
   ojson messages = ojson::array();
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
   messages.push_back({{"role", "user"}, {"content", content}});
   const auto t0 = std::chrono::steady_clock::now();
-  const VisionPrompt vp = prepare(m, a.model, messages, a.images, true, "describe", pool);
+  const VisionPrompt vp = prepare(m, a.model, messages, a.images, a.videos, true, "describe", pool);
   const double vision_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const int64_t n = int64_t(vp.prompt.ids.size());
@@ -156,6 +171,11 @@ int run_describe(const DescribeArgs& a) {
     preprocess_s += img->preprocess_seconds;
     tower_s += img->tower_seconds;
   }
+  for (const EncodedMedia& md : vp.media)
+    if (md.video)
+      std::fprintf(stderr, "edgerun: video %dx%d, %.1f s at %.2f fps: %lld frames sampled and encoded in %.2f s\n",
+                   md.video->info.width, md.video->info.height, md.video->info.duration, md.video->info.fps,
+                   (long long)md.video->frames(), md.video->seconds);
   std::fprintf(stderr,
                "edgerun: %zu images (%zu tiles) encoded in %.2f s (preprocessing %.2f s, vision tower %.1f ms/tile) | "
                "prompt %lld tokens in %.2f s | time to first token %.2f s | %zu tokens at %.1f tok/s | stop: %s\n",

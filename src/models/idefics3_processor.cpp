@@ -169,13 +169,18 @@ ProcessedImage idefics3_preprocess(const ImageU8& image, const Idefics3Processor
 
 ProcessedImage idefics3_preprocess_frame(const ImageU8& frame, const Idefics3ProcessorConfig& cfg) {
   if (frame.channels != 3 || frame.width <= 0 || frame.height <= 0) fail("video frame", "expected a non-empty RGB image");
+  // transformers' video processor resizes with torchvision, which has no LANCZOS and uses
+  // antialiased BICUBIC instead (the same filter as PIL's BICUBIC).
+  constexpr ResampleFilter kVideoFilter = ResampleFilter::kBicubic;
   ImageU8 img = frame;
   const auto [w, h] = idefics3_first_resize(img.width, img.height, cfg.video_longest_edge);
-  if (w != img.width || h != img.height) img = resize_pil(img, int(w), int(h), cfg.resample);
+  if (w != img.width || h != img.height) img = resize_pil(img, int(w), int(h), kVideoFilter);
+  const int M = int(cfg.tile_size);
+  if (img.width != M || img.height != M) img = resize_pil(img, M, M, kVideoFilter);
   ProcessedImage out;
   out.tile_size = cfg.tile_size;
   out.pixels.resize(size_t(3 * cfg.tile_size * cfg.tile_size));
-  normalise_into(square_to_tile(img, cfg), cfg, out.pixels.data());
+  normalise_into(img, cfg, out.pixels.data());
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/thread_pool.h"
 #include "media/image.h"
+#include "media/video.h"
 #include "runtime/model_loader.h"
 
 namespace edgerun {
@@ -39,6 +40,39 @@ class ImageFeatureCache {
   size_t hits_ = 0;
 };
 
+// A video's sampled frames (SmolVLM2's video sampling), each a single global tile, with the
+// vision tower's features; the frames themselves are not kept.
+struct EncodedVideo {
+  uint64_t key = 0;  // content hash of the features
+  VideoInfo info;
+  std::vector<double> timestamps;  // seconds, one per frame
+  std::vector<float> features;     // [frames, image_seq_len, text hidden]
+  double seconds = 0;              // decoding + preprocessing + vision tower
+  int64_t frames() const { return int64_t(timestamps.size()); }
+};
+
+// One image or one video of a conversation, in order.
+struct EncodedMedia {
+  std::shared_ptr<const EncodedImage> image;
+  std::shared_ptr<const EncodedVideo> video;
+};
+
+// Decodes the sampled frames of a video one at a time and runs each through the vision tower.
+std::shared_ptr<const EncodedVideo> encode_video(const VisionModel& vision, const std::string& path, ThreadPool& pool);
+
+// The text a `<video>` placeholder becomes (SmolVLM2's processor): an introduction naming the
+// frame count in words and the duration, each frame's timestamp and image block, a blank line.
+std::string video_prompt(const EncodedVideo& video, int64_t image_seq_len);
+
+// Cardinal numbers in English words as num2words writes them ("sixty-four", "one hundred and
+// five"), 0..999999.
+std::string number_in_words(int64_t n);
+
+// The chat template for a conversation: the model's, unless the conversation has video parts
+// and the model's template has no notion of video — then SmolVLM2's processor default, as
+// transformers does.
+std::string vision_chat_template(const std::string& model_template, bool has_video);
+
 // Runs the processor and the vision tower on one image (no caching).
 std::shared_ptr<const EncodedImage> encode_image(const VisionModel& vision, const ImageU8& image, ThreadPool& pool);
 
@@ -59,8 +93,11 @@ struct MultimodalPrompt {
   std::vector<uint64_t> media_keys;  // one per image, for prompt-cache keys
 };
 
-// Tokenizes a rendered prompt whose k-th `<image>` stands for images[k], and builds the decoder's
-// input rows. Errors when the numbers of placeholders and images differ.
+// Tokenizes a rendered prompt whose k-th `<image>` / `<video>` placeholder stands for media[k],
+// and builds the decoder's input rows. Errors when placeholders and media do not match.
+MultimodalPrompt build_multimodal_prompt(const LoadedModel& model, const std::string& rendered,
+                                         const std::vector<EncodedMedia>& media);
+// Images only.
 MultimodalPrompt build_multimodal_prompt(const LoadedModel& model, const std::string& rendered,
                                          const std::vector<std::shared_ptr<const EncodedImage>>& images);
 

@@ -134,23 +134,39 @@ void ServedModel::prepare_vision_prompt(const ChatRequest& r, GenerationJob& job
   } catch (const Error& e) {
     throw ApiError(400, e.what(), "messages");
   }
-  const std::string prompt = render_chat(r, messages);
-  std::vector<std::shared_ptr<const EncodedImage>> images;
+  bool has_video = false;
+  for (const MediaRef& m : media) has_video = has_video || m.kind == MediaRef::Kind::kVideo;
+  std::string prompt;
+  if (has_video && template_source_->source.find("video") == std::string::npos) {
+    ChatTemplateInput input;  // the processor's default template, which knows video parts
+    input.messages = messages;
+    input.add_generation_prompt = true;
+    input.special_tokens = template_source_->special_tokens;
+    prompt = ChatTemplate(vision_chat_template(template_source_->source, true)).render(input);
+  } else {
+    prompt = render_chat(r, messages);
+  }
+  std::vector<EncodedMedia> encoded;
   std::lock_guard<std::mutex> lock(vision_mutex_);
   if (!vision_pool_) vision_pool_ = std::make_unique<ThreadPool>(vision_threads_);
   for (size_t i = 0; i < media.size(); ++i) {
-    const std::string param = "messages: image " + std::to_string(i + 1);
-    if (media[i].kind != MediaRef::Kind::kImage) bad_request(param, "video parts are not supported yet");
-    const ImageU8 image = load_request_image(media[i].url, param, allow_local_files_);
+    const bool video = media[i].kind == MediaRef::Kind::kVideo;
+    const std::string param = std::string("messages: ") + (video ? "video " : "image ") + std::to_string(i + 1);
     try {
-      images.push_back(image_cache_.encode(*model_.vision, image, *vision_pool_));
+      if (video) {
+        const std::string path = resolve_local_file(media[i].url, param, allow_local_files_);
+        encoded.push_back({nullptr, encode_video(*model_.vision, path, *vision_pool_)});
+      } else {
+        const ImageU8 image = load_request_image(media[i].url, param, allow_local_files_);
+        encoded.push_back({image_cache_.encode(*model_.vision, image, *vision_pool_), nullptr});
+      }
     } catch (const Error& e) {
       throw ApiError(400, e.what(), param);
     }
   }
   MultimodalPrompt mm;
   try {
-    mm = build_multimodal_prompt(model_, prompt, images);
+    mm = build_multimodal_prompt(model_, prompt, encoded);
   } catch (const Error& e) {
     throw ApiError(400, e.what(), "messages");
   }
@@ -159,13 +175,17 @@ void ServedModel::prepare_vision_prompt(const ChatRequest& r, GenerationJob& job
   // The prefix cache compares ids; image tokens are all one id, so each image's rows get ids of
   // their own (negative, from the image's content key) in the cache key.
   job.cache_ids = job.prompt;
-  size_t image = 0;
+  size_t item = 0;
   int64_t row = 0;
   const int64_t per_tile = model_.vision->config.tokens_per_tile();
+  const auto rows_of = [&](const EncodedMedia& m) {
+    return m.video ? m.video->frames() * per_tile : m.image->processed.n_tiles() * per_tile;
+  };
   for (int32_t& id : job.cache_ids) {
     if (id != model_.vision->config.image_token_id) continue;
-    while (row == images[image]->processed.n_tiles() * per_tile) ++image, row = 0;
-    id = -1 - int32_t((images[image]->key + uint64_t(row++) * 0x9E3779B97F4A7C15ull) >> 34);
+    while (row == rows_of(encoded[item])) ++item, row = 0;
+    const uint64_t key = encoded[item].video ? encoded[item].video->key : encoded[item].image->key;
+    id = -1 - int32_t((key + uint64_t(row++) * 0x9E3779B97F4A7C15ull) >> 34);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "formats/gguf.h"
 #include "formats/json_file.h"
 #include "formats/safetensors.h"
+#include "media/video_test_util.h"
 #include "models/golden_expected.h"
 #include "runtime/generate.h"
 #include "runtime/multimodal.h"
@@ -108,6 +109,17 @@ TEST_F(VisionCli, ChatAttachesImagesWithSlashImage) {
   const test::Result describe = run("describe -m " + model() + " --image " + image(1) + " -p 'What is this?' --temp 0 -n 6");
   ASSERT_EQ(describe.status, 0) << describe.err;
   EXPECT_EQ(chat.out, describe.out);
+}
+
+TEST_F(VisionCli, DescribeAVideo) {
+  const std::string clip = (tmp_ / "clip.mkv").string();
+  test::write_test_video(clip, 40, 10, 96, 64);  // 4 s at 10 fps → 4 frames sampled
+  const test::Result r = run("describe -m " + model() + " --video " + clip + " --temp 0 -n 4");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("video 96x64, 4.0 s at 10.00 fps: 4 frames sampled"), std::string::npos) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  expect_clean_error("describe -m " + model() + " --video " + write("bad.mp4", std::string(4000, 'z')).string(), "bad.mp4");
+  expect_clean_error("describe -m " + model(), "--image or --video");
 }
 
 TEST_F(VisionCli, BadInputIsOneClearError) {

@@ -160,6 +160,26 @@ TEST_F(SmolVlmGolden, ConversationGivesTheExpectedIdsRowsLogitsAndGreedyTokens) 
               test::rel_to_max(logits_last, expected_->floats("logits_last")), top2_error);
 }
 
+TEST(SmolVlmVideo, PromptTextFollowsTheProcessor) {
+  EXPECT_EQ(number_in_words(0), "zero");
+  EXPECT_EQ(number_in_words(21), "twenty-one");
+  EXPECT_EQ(number_in_words(64), "sixty-four");
+  EXPECT_EQ(number_in_words(105), "one hundred and five");
+  EXPECT_EQ(number_in_words(1000), "one thousand");
+  EncodedVideo v;
+  v.info.duration = 75.9;  // int() → 75 s → 0:01:15
+  v.timestamps = {0.0, 37.5, 75.2};
+  const std::string block = idefics3_image_prompt(0, 0, 2);
+  EXPECT_EQ(block, "<fake_token_around_image><global-img><image><image><fake_token_around_image>");
+  EXPECT_EQ(video_prompt(v, 2), "You are provided the following series of three frames from a 0:01:15 [H:MM:SS] video.\n"
+                                "\nFrame from 00:00:" + block + "\nFrame from 00:37:" + block +
+                                    "\nFrame from 01:15:" + block + "\n\n");
+  // The model's template has no video: the processor's default takes over for videos only.
+  EXPECT_EQ(vision_chat_template("{{ x }}", false), "{{ x }}");
+  EXPECT_NE(vision_chat_template("{{ x }}", true).find("'<video>'"), std::string::npos);
+  EXPECT_EQ(vision_chat_template("{{ 'video' }}", true), "{{ 'video' }}");
+}
+
 TEST_F(SmolVlmGolden, MismatchedImagesAndPlaceholdersAreErrors) {
   ThreadPool pool(1);
   const auto img = encode_image(*model_->vision, image(0), pool);

@@ -4,20 +4,27 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 
 const dir = path.join(process.env.EDGERUN_GOLDEN, 'vlm/tiny-smolvlm');
 const model = path.join(dir, 'model');
-const images = path.join(dir, 'images');
-const cat = path.join(images, 'image2_cat_200x300.png');
-const coffee = path.join(images, 'image1_coffee_strip_600x149.png');
+const cat = path.join(dir, 'images/image2_cat_200x300.png');
+// A 2-second FFV1 clip (20 frames, 48x32) written by tests/media/video_test_util.h.
+const clip = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures/clip.mkv');
+let images;  // the directory served with --allow-local-files: copies of the inputs
+let coffee;
 const skip = !fs.existsSync(path.join(model, 'config.json')) && 'tiny-smolvlm golden model not found';
 let server, client;
 
 before(async () => {
   if (skip) return;
+  images = fs.mkdtempSync(path.join(os.tmpdir(), 'edgerun-vlm-'));
+  coffee = path.join(images, 'coffee.png');
+  fs.copyFileSync(path.join(dir, 'images/image1_coffee_strip_600x149.png'), coffee);
+  fs.copyFileSync(clip, path.join(images, 'clip.mkv'));
   server = spawn(process.env.EDGERUN_BINARY, ['serve', '-m', model, '--port', '0', '--ctx', '2048', '-t', '2',
                                               '--allow-local-files', images], { stdio: ['ignore', 'ignore', 'pipe'] });
   const port = await new Promise((resolve, reject) => {
@@ -32,7 +39,10 @@ before(async () => {
   client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
-after(() => server?.kill());
+after(() => {
+  server?.kill();
+  if (images) fs.rmSync(images, { recursive: true, force: true });
+});
 
 const dataUrl = (file) => `data:image/png;base64,${fs.readFileSync(file).toString('base64')}`;
 const ask = (url, question = 'What is this?', extra = {}) => client.chat.completions.create({
@@ -51,7 +61,7 @@ test('SmolVLM: an image as a data: URL gets the answer `edgerun describe` gives'
 
 test('SmolVLM: a local file under --allow-local-files, and the prompt cache per image', { skip }, async () => {
   const first = await ask(dataUrl(coffee));
-  const again = await ask(coffee);  // a plain path inside the allowed directory
+  const again = await ask('coffee.png');  // a path relative to the allowed directory
   assert.equal(again.choices[0].message.content, first.choices[0].message.content);
   assert.ok(again.usage.prompt_tokens_details.cached_tokens > 5 * 64, 'the same image reuses the cache');
   const other = await ask(dataUrl(cat));
@@ -60,6 +70,18 @@ test('SmolVLM: a local file under --allow-local-files, and the prompt cache per 
   const text = await client.chat.completions.create({ model: 'smolvlm', max_tokens: 4, temperature: 0,
                                                       messages: [{ role: 'user', content: 'Hello' }] });
   assert.equal(text.usage.completion_tokens, 4);
+});
+
+test('SmolVLM: a local video as a video_url part gets the answer `edgerun describe --video` gives', { skip }, async () => {
+  const cli = spawnSync(process.env.EDGERUN_BINARY, ['describe', '-m', model, '--video', clip, '-p', 'What happens?',
+                                                     '--temp', '0', '-n', '6'], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const r = await client.chat.completions.create({ model: 'smolvlm', temperature: 0, max_tokens: 6, messages: [
+    { role: 'user', content: [{ type: 'video_url', video_url: { url: 'clip.mkv' } }, { type: 'text', text: 'What happens?' }] }] });
+  assert.equal(r.choices[0].message.content, cli.stdout.replace(/\n$/, ''));
+  assert.ok(r.usage.prompt_tokens > 2 * 64, `prompt_tokens ${r.usage.prompt_tokens}`);
+  await assert.rejects(client.chat.completions.create({ model: 'smolvlm', max_tokens: 2, messages: [
+    { role: 'user', content: [{ type: 'video_url', video_url: { url: 'coffee.png' } }] }] }), (e) => e.status === 400);
 });
 
 test('SmolVLM: unusable images are 400s naming the part', { skip }, async () => {
