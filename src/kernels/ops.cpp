@@ -6,6 +6,10 @@
 #include "kernels/fast_math.h"
 #include "kernels/simd.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace edgerun {
 
 EDGERUN_MULTIVERSION
@@ -23,21 +27,47 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   }
 }
 
-EDGERUN_MULTIVERSION
-void softmax(float* x, int64_t n) {
-  if (n <= 0) return;
+void softmax_portable(float* x, int64_t n) {
   float mx = x[0];
   for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  constexpr int kLanes = 16;  // independent partial sums: the loop vectorises
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lanes[j] += (x[i + j] = exp_approx(x[i + j] - mx));
   double sum = 0;
-  for (; i < n; ++i) sum += (x[i] = exp_approx(x[i] - mx));
-  for (float l : lanes) sum += l;
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = exp_approx(x[i] - mx));
   const float inv = float(1.0 / sum);
   for (int64_t j = 0; j < n; ++j) x[j] *= inv;
+}
+
+namespace {
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void softmax_avx512(float* x, int64_t n) {
+  const auto mask_of = [](int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); };
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, mask_of(n - i), x + i));
+  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask_of(n - i);
+    const __m512 e = exp_approx16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
+    _mm512_mask_storeu_ps(x + i, k, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask_of(n - i);
+    _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+  }
+}
+#endif
+
+}  // namespace
+
+void softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return softmax_avx512(x, n);
+#endif
+  softmax_portable(x, n);
 }
 
 EDGERUN_MULTIVERSION

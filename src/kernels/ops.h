@@ -12,6 +12,8 @@ void silu_mul(float* gate, const float* up, int64_t n);
 
 // In-place softmax of x[0..n): subtract max, exp, normalise.
 void softmax(float* x, int64_t n);
+// The portable loop softmax's SIMD paths are tested against.
+void softmax_portable(float* x, int64_t n);
 
 // y += x
 void add_inplace(float* y, const float* x, int64_t n);

@@ -10,6 +10,10 @@
 #include "kernels/ops.h"
 #include "kernels/simd.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace edgerun {
 
 std::vector<float> tensor_to_f32(const Tensor& t, int64_t numel) {
@@ -60,16 +64,46 @@ void gelu_erf(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
 }
 
-EDGERUN_MULTIVERSION
-void gelu_tanh(float* x, int64_t n) {
-  const float k = 0.7978845608028654f;  // sqrt(2/pi)
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    float u = k * (v + 0.044715f * v * v * v);
-    u = u < -10.0f ? -10.0f : (u > 10.0f ? 10.0f : u);  // tanh is ±1 in float beyond
-    // 0.5·(1 + tanh(u)) = 1 − 1/(e^{2u} + 1)
-    x[i] = v * (1.0f - 1.0f / (exp_approx(2.0f * u) + 1.0f));
+namespace {
+
+constexpr float kGeluK = 0.7978845608028654f;  // sqrt(2/pi)
+
+// 0.5·v·(1 + tanh(u)) = v·(1 − 1/(e^{2u} + 1)), u = √(2/π)·(v + 0.044715·v³), clamped where
+// tanh is ±1 in float.
+inline float gelu_tanh_one(float v) {
+  float u = kGeluK * (v + 0.044715f * v * v * v);
+  u = u < -10.0f ? -10.0f : (u > 10.0f ? 10.0f : u);
+  return v * (1.0f - 1.0f / (exp_approx(2.0f * u) + 1.0f));
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void gelu_tanh_avx512(float* x, int64_t n) {
+  int64_t i = 0;
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(kGeluK),
+                             _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), _mm512_mul_ps(v, v)), v, v));
+    u = _mm512_min_ps(_mm512_max_ps(u, _mm512_set1_ps(-10.0f)), _mm512_set1_ps(10.0f));
+    const __m512 e = exp_approx16(_mm512_add_ps(u, u));
+    _mm512_storeu_ps(x + i, _mm512_mul_ps(v, _mm512_sub_ps(one, _mm512_div_ps(one, _mm512_add_ps(e, one)))));
   }
+  for (; i < n; ++i) x[i] = gelu_tanh_one(x[i]);
+}
+#endif
+
+}  // namespace
+
+void gelu_tanh_portable(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = gelu_tanh_one(x[i]);
+}
+
+void gelu_tanh(float* x, int64_t n) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return gelu_tanh_avx512(x, n);
+#endif
+  gelu_tanh_portable(x, n);
 }
 
 void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool) {

@@ -26,6 +26,7 @@ void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const 
 void gelu_erf(float* x, int64_t n);
 // Tanh approximation (nn.GELU(approximate="tanh"), "gelu_pytorch_tanh" in HF configs).
 void gelu_tanh(float* x, int64_t n);
+void gelu_tanh_portable(float* x, int64_t n);  // the reference of gelu_tanh's SIMD path
 
 // y[n, out] = x[n, in] · Wᵀ + b for a Linear weight W [out, in] of any matmul type; bias may be null.
 void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool);

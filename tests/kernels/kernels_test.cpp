@@ -56,6 +56,17 @@ TEST(Kernels, FastExpIsAccurateOverTheFloatRange) {
   EXPECT_FALSE(std::isinf(exp_approx(200.0f)));
 }
 
+TEST(Kernels, SimdSoftmaxMatchesThePortableLoop) {
+  for (int64_t n : {1, 5, 16, 17, 100, 4096}) {
+    std::vector<float> a = gaussian(size_t(n), uint32_t(n)), b = a;
+    for (float& v : a) v *= 8;  // a wide spread of scores
+    b = a;
+    softmax(a.data(), n);
+    softmax_portable(b.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(a[size_t(i)], b[size_t(i)], 1e-6f * (1 + b[size_t(i)])) << n;
+  }
+}
+
 TEST(Kernels, HalfPrecisionConversionsRoundTrip) {
   for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333333f}) {
     EXPECT_EQ(f16_to_f32(f32_to_f16(f)), f16_to_f32(f32_to_f16(f16_to_f32(f32_to_f16(f)))));

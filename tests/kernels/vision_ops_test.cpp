@@ -57,6 +57,21 @@ TEST(VisionOps, LayerNormRowsAndChannels) {
   EXPECT_LT(max_abs_diff(yc, refc), 2e-5);
 }
 
+TEST(VisionOps, SimdGeluTanhMatchesThePortableLoopAndTheDefinition) {
+  std::vector<float> x = test::gaussian(1003, 3);
+  for (float& v : x) v *= 4;
+  x.push_back(-30.0f);
+  x.push_back(30.0f);
+  std::vector<float> a = x, b = x;
+  gelu_tanh(a.data(), int64_t(a.size()));
+  gelu_tanh_portable(b.data(), int64_t(b.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i], want = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    ASSERT_NEAR(a[i], b[i], 1e-6 * (1 + std::fabs(b[i]))) << x[i];
+    ASSERT_NEAR(a[i], want, 2e-6 * (1 + std::fabs(want))) << x[i];
+  }
+}
+
 TEST(VisionOps, GeluVariants) {
   auto x = test::gaussian(200, 4, 3.0f);
   auto e = x, t = x;
