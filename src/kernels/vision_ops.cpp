@@ -261,30 +261,43 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
   }
   // Per head: S = Q·Kᵀ and O = softmax(S)·V as two blocked GEMMs over blocks of queries (the
   // score block, not the whole [nq, nk] matrix, is materialised).
-  constexpr int64_t kQueryBlock = 256;
-  thread_local PackedPanels keys, values;
-  thread_local std::vector<float> scores;
-  PackedPanels& kp = keys;
-  PackedPanels& vp = values;
-  std::vector<float>& s = scores;
-  s.resize(size_t(std::min(nq, kQueryBlock) * nk));
-  for (int64_t h = 0; h < heads; ++h) {
-    pack_panels(k.data + h * head_dim, k.stride, 1, nk, head_dim, kp, pool);
-    pack_panels(v.data + h * head_dim, 1, v.stride, head_dim, nk, vp, pool);
+  struct Scratch {
+    PackedPanels keys, values;
+    std::vector<float> scores;
+  };
+  const auto attend_head = [&](int64_t h, Scratch& sc, ThreadPool& p) {
+    constexpr int64_t kQueryBlock = 256;
+    sc.scores.resize(size_t(std::min(nq, kQueryBlock) * nk));
+    pack_panels(k.data + h * head_dim, k.stride, 1, nk, head_dim, sc.keys, p);
+    pack_panels(v.data + h * head_dim, 1, v.stride, head_dim, nk, sc.values, p);
     for (int64_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
       const int64_t m = std::min(kQueryBlock, nq - q0);
-      gemm_packed(q.data + q0 * q.stride + h * head_dim, q.stride, m, kp, s.data(), nk, pool);
-      pool.parallel_for(m, [&](int64_t r0, int64_t r1, int) {
+      float* s = sc.scores.data();
+      gemm_packed(q.data + q0 * q.stride + h * head_dim, q.stride, m, sc.keys, s, nk, p);
+      p.parallel_for(m, [&](int64_t r0, int64_t r1, int) {
         for (int64_t r = r0; r < r1; ++r) {
-          float* row = s.data() + r * nk;
+          float* row = s + r * nk;
           scale_inplace(row, scale, nk);
           if (bias) (*bias)(h, q0 + r, row);
           softmax(row, nk);
         }
       }, 4);
-      gemm_packed(s.data(), nk, m, vp, out + q0 * out_stride + h * head_dim, out_stride, pool);
+      gemm_packed(s, nk, m, sc.values, out + q0 * out_stride + h * head_dim, out_stride, p);
     }
+  };
+  if (nq * nk <= 256 * 256 && heads > 1) {
+    // Small windows (SAM's 14×14, TinyViT's 7×7): one head per task, each computed serially,
+    // rather than a handful of tiny parallel regions per head.
+    pool.parallel_for(heads, [&](int64_t h0, int64_t h1, int) {
+      thread_local ThreadPool serial(1);
+      thread_local Scratch sc;
+      for (int64_t h = h0; h < h1; ++h) attend_head(h, sc, serial);
+    });
+    return;
   }
+  thread_local Scratch shared;  // the caller's; the pool's workers use it through the reference
+  Scratch& sc = shared;
+  for (int64_t h = 0; h < heads; ++h) attend_head(h, sc, pool);
 }
 
 }  // namespace edgerun
