@@ -9,6 +9,21 @@ extern "C" const unsigned char edgerun_default_model_end[];
 
 namespace edgerun::cli {
 
+GenerateResult generate_to_stdout(const LoadedModel& model, LlamaState& state, ThreadPool& pool,
+                                  const std::vector<int32_t>& prompt, const GenerateOptions& options) {
+  TextStream stream(model.require_tokenizer(), prompt);
+  const auto write = [](const std::string& piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  };
+  const GenerateResult res = generate(*model.model, state, pool, prompt, options, [&](int32_t id) {
+    write(stream.push(id));
+    return true;
+  });
+  write(stream.finish());
+  return res;
+}
+
 LoadedModel open_model(const std::string& path, const LoadOptions& options) {
   if (!path.empty()) {
     LoadedModel m = load_model(path, options);

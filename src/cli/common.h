@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "runtime/generate.h"
 #include "runtime/model_loader.h"
 
 namespace CLI {
@@ -21,6 +22,10 @@ inline constexpr const char* kDefaultModelName = "stories260K (built in)";
 
 // Loads `path`, or the built-in default model when path is empty.
 LoadedModel open_model(const std::string& path, const LoadOptions& options);
+
+// Generates from `prompt`, writing the text to stdout as it comes (no newline added).
+GenerateResult generate_to_stdout(const LoadedModel& model, LlamaState& state, ThreadPool& pool,
+                                  const std::vector<int32_t>& prompt, const GenerateOptions& options);
 
 // Parses "1,2,3" (spaces allowed) into ids; throws Error naming `option` on bad input.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);

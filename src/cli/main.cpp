@@ -83,15 +83,7 @@ int cmd_run(const ModelArgs& a, RunArgs r) {
     std::fputs(r.prompt.c_str(), stdout);
     std::fflush(stdout);
   }
-  TextStream stream(tok, prompt);
-  const GenerateResult res = generate(*m.model, state, pool, prompt, opt, [&](int32_t id) {
-    const std::string piece = stream.push(id);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
-  const std::string rest = stream.finish();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  const GenerateResult res = generate_to_stdout(m, state, pool, prompt, opt);
   if (stdout_is_terminal() || default_job) std::fputc('\n', stdout);
   std::fflush(stdout);
   const double tps = res.generate_seconds > 0 ? double(res.tokens.size()) / res.generate_seconds : 0;

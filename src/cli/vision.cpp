@@ -154,15 +154,7 @@ int run_describe(const DescribeArgs& a) {
   check_sampler_params(opt.sampling);
   opt.eos_ids = m.eos_ids;
   opt.prompt_embeddings = vp.prompt.embeddings.data();
-  TextStream stream(m.require_tokenizer(), vp.prompt.ids);
-  const GenerateResult res = generate(*m.model, state, pool, vp.prompt.ids, opt, [&](int32_t id) {
-    const std::string piece = stream.push(id);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
-  const std::string rest = stream.finish();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  const GenerateResult res = generate_to_stdout(m, state, pool, vp.prompt.ids, opt);
   std::fputc('\n', stdout);
   size_t tiles = 0;
   double preprocess_s = 0, tower_s = 0;

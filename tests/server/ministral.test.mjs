@@ -1,13 +1,14 @@
 // `edgerun serve` on Ministral 3 (the tiny golden decoder, Tekken tokenizer and the family's
 // chat template), started by this file on its own port: chat, streaming and tool calls.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
+
+import { startServer } from './start_server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const source = path.join(process.env.EDGERUN_GOLDEN, 'llm/tiny-ministral3/model');
@@ -22,18 +23,9 @@ before(async () => {
   fs.copyFileSync(path.join(here, '../text/chat_templates/ministral-3-14b-reasoning/template.jinja'),
                   path.join(dir, 'chat_template.jinja'));
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>' }));
-  server = spawn(process.env.EDGERUN_BINARY, ['serve', '-m', dir, '--port', '0', '--ctx', '1024', '-t', '2'],
-                 { stdio: ['ignore', 'ignore', 'pipe'] });
-  const port = await new Promise((resolve, reject) => {
-    let log = '';
-    server.stderr.on('data', (d) => {
-      log += d;
-      const m = log.match(/on http:\/\/[^:]*:(\d+) /);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', () => reject(new Error(`the server exited: ${log}`)));
-  });
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  let url;
+  ({ server, url } = await startServer(['-m', dir, '--ctx', '1024', '-t', '2']));
+  client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
 after(() => {

@@ -2,12 +2,13 @@
 // (playwright-core + Debian's chromium): load an image, click the object, and the mask appears
 // over the image. Also the JSON API directly: masks as PNG and RLE, the embedding cache, errors.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+
+import { startServer } from './start_server.mjs';
 
 const samDir = path.join(process.env.EDGERUN_GOLDEN, 'sam/sam-vit-mini');
 const imagePath = path.join(samDir, 'images/coffee_600x400.png');
@@ -17,17 +18,7 @@ let server, url;
 
 before(async () => {
   if (skip) return;
-  server = spawn(process.env.EDGERUN_BINARY, ['serve', '-m', path.join(samDir, 'model'), '--port', '0', '-t', '2'],
-                 { stdio: ['ignore', 'ignore', 'pipe'] });
-  url = await new Promise((resolve, reject) => {
-    let log = '';
-    server.stderr.on('data', (d) => {
-      log += d;
-      const m = log.match(/on (http:\/\/[^ ]+) /);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', () => reject(new Error(`the server exited: ${log}`)));
-  });
+  ({ server, url } = await startServer(['-m', path.join(samDir, 'model'), '-t', '2']));
 });
 
 after(() => server?.kill());

@@ -2,12 +2,14 @@
 // as OpenAI image_url parts (data: URLs, and local files under --allow-local-files), the answer
 // equal to `edgerun describe`'s, the prompt cache telling images apart, and bad images as 400s.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
+
+import { startServer } from './start_server.mjs';
 
 const dir = path.join(process.env.EDGERUN_GOLDEN, 'vlm/tiny-smolvlm');
 const model = path.join(dir, 'model');
@@ -25,18 +27,9 @@ before(async () => {
   coffee = path.join(images, 'coffee.png');
   fs.copyFileSync(path.join(dir, 'images/image1_coffee_strip_600x149.png'), coffee);
   fs.copyFileSync(clip, path.join(images, 'clip.mkv'));
-  server = spawn(process.env.EDGERUN_BINARY, ['serve', '-m', model, '--port', '0', '--ctx', '2048', '-t', '2',
-                                              '--allow-local-files', images], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const port = await new Promise((resolve, reject) => {
-    let log = '';
-    server.stderr.on('data', (d) => {
-      log += d;
-      const m = log.match(/on http:\/\/[^:]*:(\d+) /);
-      if (m) resolve(m[1]);
-    });
-    server.on('exit', () => reject(new Error(`the server exited: ${log}`)));
-  });
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  let url;
+  ({ server, url } = await startServer(['-m', model, '--ctx', '2048', '-t', '2', '--allow-local-files', images]));
+  client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
 after(() => {
