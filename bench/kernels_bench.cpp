@@ -152,6 +152,33 @@ BENCHMARK_CAPTURE(BM_Matmul, Q6_K, DType::Q6_K)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, BF16, DType::BF16)->Apply(shapes);
 BENCHMARK_CAPTURE(BM_Matmul, F16, DType::F16)->Apply(shapes);
 
+// Dense F32-path prefill at vision-encoder shapes (SAM ViT-B: 64x64 = 4096 tokens, width 768,
+// qkv 768->2304, MLP 768->3072->768) and a small batch: y[n,out] = x[n,in] * W^T with F32 or
+// BF16 weights. Reports GFLOP/s (2 * n * in * out per second).
+void BM_Gemm(benchmark::State& state, DType type) {
+  const int64_t n = state.range(0), in = state.range(1), out = state.range(2);
+  const int threads = int(state.range(3));
+  const Weight& w = weight(type, out, in, 0);
+  std::vector<float> x(size_t(n * in)), y(size_t(n * out));
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0, 1);
+  for (float& v : x) v = nd(rng);
+  ThreadPool& tp = pool(threads);
+  for (auto _ : state) {
+    matmul(x.data(), n, w.t, y.data(), tp);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(n * in * out) * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+
+void gemm_shapes(benchmark::internal::Benchmark* b) {
+  b->Args({4096, 768, 2304, 2})->Args({4096, 768, 3072, 2})->Args({4096, 3072, 768, 2})->Args({16, 768, 768, 2})->Args({16, 768, 768, 1})->Args({4096, 768, 2304, 1});
+  b->ArgNames({"n", "in", "out", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+BENCHMARK_CAPTURE(BM_Gemm, F32, DType::F32)->Apply(gemm_shapes);
+BENCHMARK_CAPTURE(BM_Gemm, BF16, DType::BF16)->Apply(gemm_shapes);
+
 // Attention of SmolLM3-3B's shape (16 query heads, 4 KV heads, head_dim 128) against an F16
 // cache already holding `context` positions: n = 1 is one decode step, n = 256 one prefill
 // chunk. Reports the cache bytes read per second.
