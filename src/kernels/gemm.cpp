@@ -16,9 +16,9 @@ namespace edgerun {
 namespace {
 
 constexpr int64_t kPanel = 32;     // output columns per packed panel (two AVX-512 vectors)
-constexpr int kRows = 6;           // rows of x per micro-kernel call (12 accumulators)
+constexpr int kRows = 8;           // rows of x per micro-kernel call (16 accumulators)
 constexpr int64_t kDepth = 256;    // k per pass: a 32 KiB panel slice stays in L1
-constexpr int64_t kRowBlock = 96;  // rows per work item (with kPanel columns)
+constexpr int64_t kRowBlock = 128;  // rows per work item (with kPanel columns)
 
 // Tile of rows × kPanel outputs over k in [0, depth): c (row stride ldc, `cols` valid columns)
 // += or = x[rows, depth] (row stride ldx) · panel[depth][kPanel].
@@ -71,6 +71,8 @@ __attribute__((target("avx512f"))) inline void micro_avx512_rows(const float* x,
 __attribute__((target("avx512f"))) void micro_avx512(const float* x, int64_t ldx, const float* panel, int64_t depth,
                                                      float* c, int64_t ldc, int rows, int64_t cols, bool accumulate) {
   switch (rows) {
+    case 8: return micro_avx512_rows<8>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+    case 7: return micro_avx512_rows<7>(x, ldx, panel, depth, c, ldc, cols, accumulate);
     case 6: return micro_avx512_rows<6>(x, ldx, panel, depth, c, ldc, cols, accumulate);
     case 5: return micro_avx512_rows<5>(x, ldx, panel, depth, c, ldc, cols, accumulate);
     case 4: return micro_avx512_rows<4>(x, ldx, panel, depth, c, ldc, cols, accumulate);
