@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "core/error.h"
 #include "kernels/fast_math.h"
@@ -175,28 +176,38 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
   const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
   if (oh <= 0 || ow <= 0) throw Error("conv '" + weight.name + "': input smaller than the kernel");
-  // im2col: one row per output pixel holding the receptive field in the weight's (c, ky, kx)
-  // order, so the convolution is a single matmul against the weight viewed as [O, C·kh·kw].
-  const int64_t patch = channels * s.kernel_h * s.kernel_w;
-  std::vector<float> cols(size_t(oh * ow * patch));
-  pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
-    for (int64_t oy = y0; oy < y1; ++oy)
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        float* row = cols.data() + (oy * ow + ox) * patch;
-        for (int64_t c = 0; c < channels; ++c)
-          for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
-            const int64_t iy = oy * s.stride - s.pad + ky;
-            for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
-              const int64_t ix = ox * s.stride - s.pad + kx;
-              const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-              *row++ = inside ? x[(c * h + iy) * w + ix] : 0.0f;
+  // y[O, pixels] = W[O, C·kh·kw] · colsᵀ, with cols one row per output pixel holding its receptive
+  // field in the weight's (c, ky, kx) order: the GEMM writes the channel-first map directly. A
+  // 1×1 stride-1 convolution reads x itself as the packed operand (no im2col copy).
+  const int64_t patch = channels * s.kernel_h * s.kernel_w, pixels = oh * ow;
+  thread_local PackedPanels packed_cols;
+  PackedPanels& packed = packed_cols;
+  if (s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 && s.pad == 0) {
+    pack_panels(x, 1, h * w, pixels, channels, packed, pool);
+  } else {
+    std::unique_ptr<float[]> cols(new float[size_t(pixels * patch)]);  // every entry written below
+    pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
+      for (int64_t oy = y0; oy < y1; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          float* row = cols.get() + (oy * ow + ox) * patch;
+          for (int64_t c = 0; c < channels; ++c)
+            for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+              const int64_t iy = oy * s.stride - s.pad + ky;
+              for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+                const int64_t ix = ox * s.stride - s.pad + kx;
+                const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                *row++ = inside ? x[(c * h + iy) * w + ix] : 0.0f;
+              }
             }
-          }
-      }
-  });
-  std::vector<float> pixels_by_out(size_t(oh * ow * out_ch));
-  linear(cols.data(), oh * ow, reshaped(weight, {out_ch, patch}), bias, pixels_by_out.data(), pool);
-  transpose(pixels_by_out.data(), oh * ow, out_ch, y);
+        }
+    });
+    pack_panels(cols.get(), patch, 1, pixels, patch, packed, pool);
+  }
+  const std::vector<float> wf = tensor_to_f32(weight);
+  gemm_packed(wf.data(), patch, out_ch, packed, y, pixels, pool);
+  if (bias)
+    for (int64_t o = 0; o < out_ch; ++o)
+      for (int64_t p = 0; p < pixels; ++p) y[o * pixels + p] += bias[o];
 }
 
 void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
