@@ -2,7 +2,8 @@
 # Builds the test suite with AddressSanitizer + UndefinedBehaviorSanitizer (Debug) and runs the
 # parser tests under it: every bad-input, truncation and mutation-fuzz test of the GGUF,
 # safetensors and PyTorch checkpoint readers, the tokenizer's bad-input tests, and the image
-# decoders (stb compiled into the instrumented build) with their damaged-file fuzz test. Exits non-zero on any failure or
+# decoders (stb compiled into the instrumented build) with their damaged-file fuzz test, the video reader
+# (FFmpeg) with its damaged-clip fuzz test, and the mmproj reader. Exits non-zero on any failure or
 # sanitizer report. Runs from any directory.
 #   tests/sanitize.sh                 # default filter
 #   tests/sanitize.sh 'Gguf*'         # another gtest filter
@@ -12,7 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 build="${EDGERUN_ASAN_BUILD:-$root/build-asan}"
-filter="${1:-Gguf*:Safetensors*:Pytorch*:Tokenizer*Bad*:ImageIo*:SamDecoder.Bad*:SegmentReply*}"
+filter="${1:-Gguf*:Safetensors*:Pytorch*:Tokenizer*Bad*:ImageIo*:SamDecoder.Bad*:SegmentReply*:Video*:SmolVlmGolden.Mmproj*}"
 jobs="${EDGERUN_JOBS:-2}"
 
 generator=()

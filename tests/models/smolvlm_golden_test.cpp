@@ -3,10 +3,13 @@
 // rows, the logits and a greedy continuation — from the PNGs and the conversation in case.json.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "core/error.h"
 #include "formats/json_file.h"
 #include "models/golden_expected.h"
 #include "runtime/generate.h"
+#include "runtime/mmproj.h"
 #include "runtime/multimodal.h"
 #include "test_util.h"
 #include "text/chat_template.h"
@@ -158,6 +161,33 @@ TEST_F(SmolVlmGolden, ConversationGivesTheExpectedIdsRowsLogitsAndGreedyTokens) 
               test::rel_to_max(images[1]->features, expected_->floats("image2.features")),
               test::rel_to_max(prompt.embeddings, expected_->floats("inputs_embeds")),
               test::rel_to_max(logits_last, expected_->floats("logits_last")), top2_error);
+}
+
+// The mmproj reader on a real file cut short or damaged: an Error naming the file, never a crash.
+TEST_F(SmolVlmGolden, MmprojBadFilesAreErrors) {
+  test::TempDir dir;
+  const std::string good = dir.file("mmproj.gguf");
+  write_idefics3_mmproj(case_dir() + "/model", good);
+  EXPECT_NO_THROW(load_idefics3_mmproj(good, model_->require_tokenizer()));
+  std::ifstream in(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t cut : {size_t(0), size_t(10), size_t(200), bytes.size() / 2, bytes.size() - 1}) {
+    const std::string path = dir.write("cut.gguf", bytes.substr(0, cut));
+    EXPECT_THROW(load_idefics3_mmproj(path, model_->require_tokenizer()), Error) << cut;
+  }
+  uint64_t state = 7;
+  for (int round = 0; round < 30; ++round) {
+    std::string damaged = bytes;
+    for (int f = 0; f < 4; ++f) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      damaged[(state >> 33) % 4096 % damaged.size()] = char(state >> 56);  // the header and metadata
+    }
+    const std::string path = dir.write("damaged.gguf", damaged);
+    try {
+      load_idefics3_mmproj(path, model_->require_tokenizer());
+    } catch (const Error&) {
+    }
+  }
 }
 
 TEST(SmolVlmVideo, PromptTextFollowsTheProcessor) {
