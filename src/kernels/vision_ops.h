@@ -24,6 +24,7 @@ void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const 
 
 // Exact GELU, 0.5·x·(1 + erf(x/√2)) (nn.GELU()).
 void gelu_erf(float* x, int64_t n);
+void gelu_erf_portable(float* x, int64_t n);  // the reference of gelu_erf's SIMD path (libm erf)
 // Tanh approximation (nn.GELU(approximate="tanh"), "gelu_pytorch_tanh" in HF configs).
 void gelu_tanh(float* x, int64_t n);
 void gelu_tanh_portable(float* x, int64_t n);  // the reference of gelu_tanh's SIMD path

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -220,15 +221,23 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
     const Stage& s = stages_[si];
     const int64_t H = s.resolution, P = H * H;
     if (si == 0) {
-      // MBConv: 1×1 expand, GELU, depthwise 3×3, GELU, 1×1 project, residual, GELU.
+      // MBConv: 1×1 expand, GELU, depthwise 3×3, GELU, 1×1 project, residual, GELU. The
+      // [hidden, 256, 256] buffers are large: allocated once for all blocks, never zero-filled.
+      std::unique_ptr<float[]> e, d;
+      int64_t capacity = 0;
+      std::vector<float> y(x.size());
       for (const auto& m : s.mbconvs) {
         const int64_t hidden = m[0].weight->dim(0);
-        std::vector<float> e(size_t(hidden * P)), d(size_t(hidden * P)), y(x.size());
-        run_conv_bn(m[0], x.data(), s.dim, H, H, e.data(), pool);
-        gelu_erf(e.data(), int64_t(e.size()));
-        run_conv_bn(m[1], e.data(), hidden, H, H, d.data(), pool);
-        gelu_erf(d.data(), int64_t(d.size()));
-        run_conv_bn(m[2], d.data(), hidden, H, H, y.data(), pool);
+        if (hidden * P > capacity) {
+          capacity = hidden * P;
+          e.reset(new float[size_t(capacity)]);
+          d.reset(new float[size_t(capacity)]);
+        }
+        run_conv_bn(m[0], x.data(), s.dim, H, H, e.get(), pool);
+        gelu_erf(e.get(), hidden * P);
+        run_conv_bn(m[1], e.get(), hidden, H, H, d.get(), pool);
+        gelu_erf(d.get(), hidden * P);
+        run_conv_bn(m[2], d.get(), hidden, H, H, y.data(), pool);
         add_inplace(y.data(), x.data(), int64_t(x.size()));
         gelu_erf(y.data(), int64_t(y.size()));
         x.swap(y);

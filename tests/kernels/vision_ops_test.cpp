@@ -57,6 +57,16 @@ TEST(VisionOps, LayerNormRowsAndChannels) {
   EXPECT_LT(max_abs_diff(yc, refc), 2e-5);
 }
 
+TEST(VisionOps, SimdGeluErfMatchesLibm) {
+  std::vector<float> x = test::gaussian(1005, 4);
+  for (float& v : x) v *= 4;
+  for (float v : {0.0f, -0.0f, 1e-6f, -1e-6f, 9.5f, -9.5f, 30.0f, -30.0f}) x.push_back(v);
+  std::vector<float> a = x, b = x;
+  gelu_erf(a.data(), int64_t(a.size()));
+  gelu_erf_portable(b.data(), int64_t(b.size()));
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-7 * (1 + std::fabs(x[i]))) << x[i];
+}
+
 TEST(VisionOps, SimdGeluTanhMatchesThePortableLoopAndTheDefinition) {
   std::vector<float> x = test::gaussian(1003, 3);
   for (float& v : x) v *= 4;
