@@ -1,6 +1,8 @@
 // Deterministic random data for kernel tests and benchmarks.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -13,6 +15,13 @@ inline std::vector<float> gaussian(size_t n, uint32_t seed, float scale = 1.0f) 
   std::vector<float> v(n);
   for (float& x : v) x = d(rng);
   return v;
+}
+
+// Threads for kernel tests: 2, or EDGERUN_TEST_THREADS (scripts/test-arm.sh sets 1: qemu-user
+// cannot create threads in some sandboxes).
+inline int max_threads() {
+  const char* env = std::getenv("EDGERUN_TEST_THREADS");
+  return env ? std::max(1, std::atoi(env)) : 2;
 }
 
 }  // namespace edgerun::test

@@ -36,7 +36,7 @@ Weight make(DType type, int64_t rows, int64_t cols, float scale) {
 }
 
 TEST(Gemm, MatchesTheReferenceOnAwkwardSizes) {
-  ThreadPool pool(2);
+  ThreadPool pool(test::max_threads());
   for (DType type : {DType::F32, DType::BF16, DType::F16, DType::F8_E4M3})
     for (int64_t n : {4, 5, 7, 17, 129})
       for (int64_t in : {1, 31, 100, 300})
@@ -56,7 +56,7 @@ TEST(Gemm, MatchesTheReferenceOnAwkwardSizes) {
 }
 
 TEST(Gemm, PackedStridedOperands) {
-  ThreadPool pool(2);
+  ThreadPool pool(test::max_threads());
   // b is a [k, m] slice of a wider buffer used transposed: element (r, c) of the packed operand is
   // b[c * ld + r], the way attention packs V.
   const int64_t n = 13, k = 70, m = 37, ld = 50 + m, ldy = m + 3;

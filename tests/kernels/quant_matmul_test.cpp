@@ -49,12 +49,7 @@ QWeight make_weight(DType type, int64_t rows, int64_t cols, uint32_t seed) {
   return w;
 }
 
-// Thread counts to test: 1 and 2, or only 1 with EDGERUN_TEST_THREADS=1 (the aarch64 run under
-// qemu-user, which cannot create threads in some sandboxes).
-int max_threads() {
-  const char* env = std::getenv("EDGERUN_TEST_THREADS");
-  return env ? std::max(1, std::atoi(env)) : 2;
-}
+using test::max_threads;
 
 // Restores automatic variant selection even when an assertion returns early.
 struct VariantGuard {
