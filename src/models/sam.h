@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "formats/json_file.h"
 #include "formats/weight_store.h"
+#include "models/vit_blocks.h"
 
 namespace edgerun {
 
@@ -143,8 +144,9 @@ class SamVitEncoder : public SamImageEncoder {
 
  private:
   struct Block {
-    std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b, qkv_b, proj_b, lin1_b, lin2_b, rel_h, rel_w;
-    const Tensor *qkv, *proj, *lin1, *lin2;
+    std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b, qkv_b, proj_b, rel_h, rel_w;
+    const Tensor *qkv, *proj;
+    LinearLayer lin1, lin2;
   };
   // Attention over `n` tokens laid out as a side × side square (a window or the whole grid).
   void attend(const Block& b, const float* x, int64_t side, float* out, ThreadPool& pool) const;

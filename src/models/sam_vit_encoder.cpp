@@ -50,16 +50,14 @@ SamVitEncoder::SamVitEncoder(const SamVitConfig& config, const WeightStore& weig
     Block b;
     b.qkv = &w_.get(p + "attn.qkv.weight", {3 * C, C});
     b.proj = &w_.get(p + "attn.proj.weight", {C, C});
-    b.lin1 = &w_.get(p + "mlp.lin1.weight");
-    b.lin2 = &w_.get(p + "mlp.lin2.weight", {C, b.lin1->dim(0)});
+    b.lin1 = load_linear(w_, p + "mlp.lin1", -1, C);
+    b.lin2 = load_linear(w_, p + "mlp.lin2", C, b.lin1.out());
     b.norm1_w = tensor_to_f32(w_.get(p + "norm1.weight"), C);
     b.norm1_b = tensor_to_f32(w_.get(p + "norm1.bias"), C);
     b.norm2_w = tensor_to_f32(w_.get(p + "norm2.weight"), C);
     b.norm2_b = tensor_to_f32(w_.get(p + "norm2.bias"), C);
     b.qkv_b = tensor_to_f32(w_.get(p + "attn.qkv.bias"), 3 * C);
     b.proj_b = tensor_to_f32(w_.get(p + "attn.proj.bias"), C);
-    b.lin1_b = tensor_to_f32(w_.get(p + "mlp.lin1.bias"), b.lin1->dim(0));
-    b.lin2_b = tensor_to_f32(w_.get(p + "mlp.lin2.bias"), C);
     b.rel_h = tensor_to_f32(w_.get(p + "attn.rel_pos_h", {2 * side - 1, cfg_.head_dim}));
     b.rel_w = tensor_to_f32(w_.get(p + "attn.rel_pos_w", {2 * side - 1, cfg_.head_dim}));
     blocks_.push_back(std::move(b));
@@ -100,10 +98,9 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
   const float eps = float(cfg_.eps);
   // Patch embedding → tokens [P, C] + absolute positions.
   std::vector<float> fmap(size_t(C * P)), x(size_t(P * C)), xn(size_t(P * C)), delta(size_t(P * C));
-  conv2d(image, 3, G * cfg_.patch, G * cfg_.patch, w_.get(prefix_ + "patch_embed.proj.weight"), patch_bias_.data(),
-         {cfg_.patch, cfg_.patch, cfg_.patch, 0, 1}, fmap.data(), pool);
-  for (int64_t px = 0; px < P; ++px)
-    for (int64_t c = 0; c < C; ++c) x[size_t(px * C + c)] = fmap[size_t(c * P + px)] + pos_embed_[size_t(px * C + c)];
+  patch_embed(w_.get(prefix_ + "patch_embed.proj.weight"), patch_bias_.data(), image, G * cfg_.patch, G * cfg_.patch,
+              x.data(), pool);
+  add_inplace(x.data(), pos_embed_.data(), P * C);
 
   const int64_t windows_per_side = (G + S - 1) / S;
   std::vector<float> win(size_t(S * S * C)), win_out(size_t(S * S * C));
@@ -125,11 +122,7 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
     add_inplace(x.data(), delta.data(), P * C);
     // MLP.
     layernorm(x.data(), P, C, b.norm2_w.data(), b.norm2_b.data(), eps, xn.data());
-    const int64_t H = b.lin1->dim(0);
-    std::vector<float> hidden(size_t(P * H));
-    linear(xn.data(), P, *b.lin1, b.lin1_b.data(), hidden.data(), pool);
-    gelu_erf(hidden.data(), P * H);
-    linear(hidden.data(), P, *b.lin2, b.lin2_b.data(), delta.data(), pool);
+    gelu_mlp(b.lin1, b.lin2, GeluKind::kErf, xn.data(), P, delta.data(), pool);
     add_inplace(x.data(), delta.data(), P * C);
   }
 

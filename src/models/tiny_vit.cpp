@@ -123,10 +123,8 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
       b.proj_b = tensor_to_f32(w_.get(bp + "attn.proj.bias"), C);
       b.mlp_norm_w = tensor_to_f32(w_.get(bp + "mlp.norm.weight"), C);
       b.mlp_norm_b = tensor_to_f32(w_.get(bp + "mlp.norm.bias"), C);
-      b.fc1 = &w_.get(bp + "mlp.fc1.weight");
-      b.fc1_b = tensor_to_f32(w_.get(bp + "mlp.fc1.bias"), b.fc1->dim(0));
-      b.fc2 = &w_.get(bp + "mlp.fc2.weight", {C, b.fc1->dim(0)});
-      b.fc2_b = tensor_to_f32(w_.get(bp + "mlp.fc2.bias"), C);
+      b.fc1 = load_linear(w_, bp + "mlp.fc1", -1, C);
+      b.fc2 = load_linear(w_, bp + "mlp.fc2", C, b.fc1.out());
       b.local_conv = conv_bn(bp + "local_conv", 3, 1, 1, true);
       // The bias table has one entry per distinct (|Δy|, |Δx|) between two window positions,
       // numbered in the order pairs are first met (row-major over both positions).
@@ -198,12 +196,10 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   run_conv_bn(b.local_conv, map.data(), C, H, H, conv.data(), pool);
   transpose(conv.data(), C, H * H, tokens.data());
   // MLP.
-  const int64_t F = b.fc1->dim(0), P = H * H;
-  std::vector<float> xn(tokens.size()), hidden(size_t(P * F)), out(tokens.size());
+  const int64_t P = H * H;
+  std::vector<float> xn(tokens.size()), out(tokens.size());
   layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), eps, xn.data());
-  linear(xn.data(), P, *b.fc1, b.fc1_b.data(), hidden.data(), pool);
-  gelu_erf(hidden.data(), P * F);
-  linear(hidden.data(), P, *b.fc2, b.fc2_b.data(), out.data(), pool);
+  gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, xn.data(), P, out.data(), pool);
   add_inplace(tokens.data(), out.data(), int64_t(tokens.size()));
 }
 

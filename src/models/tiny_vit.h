@@ -42,8 +42,9 @@ class TinyVitEncoder : public SamImageEncoder {
     std::vector<float> scale, shift;
   };
   struct Block {  // one TinyViT block
-    std::vector<float> attn_norm_w, attn_norm_b, qkv_b, proj_b, mlp_norm_w, mlp_norm_b, fc1_b, fc2_b;
-    const Tensor *qkv, *proj, *fc1, *fc2;
+    std::vector<float> attn_norm_w, attn_norm_b, qkv_b, proj_b, mlp_norm_w, mlp_norm_b;
+    const Tensor *qkv, *proj;
+    LinearLayer fc1, fc2;
     std::vector<float> bias;  // [heads, window², window²] attention bias, expanded from the table
     ConvBn local_conv;
   };

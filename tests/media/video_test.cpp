@@ -123,7 +123,9 @@ TEST(Video, DamagedFilesFuzz) {
       ++refused;
     }
   }
-  EXPECT_EQ(decoded + refused, 40);
+  // The fixed seed damages some clips only lightly and others fatally: both outcomes occur.
+  EXPECT_GT(decoded, 0);
+  EXPECT_GT(refused, 0);
   std::printf("damaged clips: %d decoded (some frames), %d refused with an error\n", decoded, refused);
 }
 
