@@ -47,7 +47,7 @@ int run_quantize(const QuantizeArgs& args);
 
 // `edgerun bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json]` (src/cli/bench.cpp).
 struct BenchArgs {
-  std::string model;
+  std::string model, image;  // image: SAM models only
   int64_t n_prompt = 512, n_gen = 128;
   int threads = 0, repeats = 3;
   bool json = false;

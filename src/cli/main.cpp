@@ -214,6 +214,7 @@ int main_impl(int argc, char** argv) {
   bench->add_option("-n,--n-gen", bargs.n_gen, "Tokens generated one at a time (default 128)");
   bench->add_option("-t,--threads", bargs.threads, "Worker threads (default: one per core)");
   bench->add_option("-r,--repeats", bargs.repeats, "Repetitions (default 3)");
+  bench->add_option("--image", bargs.image, "SAM models: the image to encode (default: a synthetic 1024x768 one)");
   bench->add_flag("--json", bargs.json, "Print one JSON object");
 
   PerplexityArgs pargs;

@@ -1,6 +1,8 @@
 // `edgerun segment`: promptable segmentation of one image with a SAM checkpoint. The image is
 // encoded once; each prompt (from the flags, or a list in --prompts) reuses the embedding.
+#include <chrono>
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -208,9 +210,16 @@ int run_segment(const SegmentArgs& a) {
   const auto model = load_sam(a.model);
   ThreadPool pool(a.threads);
   SamPredictor predictor(*model, pool);
+  const auto elapsed_ms = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const auto t_encode = std::chrono::steady_clock::now();
   predictor.set_image(image);
+  std::fprintf(stderr, "image encoded in %.1f ms (%d threads)\n", elapsed_ms(t_encode), pool.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto t_decode = std::chrono::steady_clock::now();
     const SamPrediction r = predictor.predict(prompts[i]);
+    std::fprintf(stderr, "prompt %zu decoded in %.1f ms\n", i, elapsed_ms(t_decode));
     int64_t best = 0;
     for (int64_t k = 1; k < r.count; ++k)
       if (r.iou[size_t(k)] > r.iou[size_t(best)]) best = k;

@@ -43,6 +43,13 @@ void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, cons
   }
 }
 
+void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
+               float eps, float* y, ThreadPool& pool) {
+  pool.parallel_for(n, [&](int64_t r0, int64_t r1, int) {
+    layernorm(x + r0 * dim, r1 - r0, dim, weight, bias, eps, y + r0 * dim);
+  }, std::max<int64_t>(1, 4096 / std::max<int64_t>(dim, 1)));
+}
+
 void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const float* weight,
                         const float* bias, float eps, float* y) {
   std::vector<double> mean(size_t(pixels), 0.0), var(size_t(pixels), 0.0);
@@ -104,6 +111,26 @@ void gelu_erf(float* x, int64_t n) {
   if (avx512) return gelu_erf_avx512(x, n);
 #endif
   gelu_erf_portable(x, n);
+}
+
+namespace {
+
+// An elementwise activation applied in chunks across the pool.
+void in_chunks(float* x, int64_t n, ThreadPool& pool, void (*activation)(float*, int64_t)) {
+  constexpr int64_t kChunk = 16384;
+  pool.parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c0, int64_t c1, int) {
+    activation(x + c0 * kChunk, std::min(n, c1 * kChunk) - c0 * kChunk);
+  });
+}
+
+}  // namespace
+
+void gelu_erf(float* x, int64_t n, ThreadPool& pool) {
+  in_chunks(x, n, pool, [](float* p, int64_t m) { gelu_erf(p, m); });
+}
+
+void gelu_tanh(float* x, int64_t n, ThreadPool& pool) {
+  in_chunks(x, n, pool, [](float* p, int64_t m) { gelu_tanh(p, m); });
 }
 
 namespace {
@@ -171,32 +198,74 @@ void check_conv_weight(const Tensor& weight, int64_t out_ch, int64_t in_per_grou
                 std::to_string(s.kernel_h) + ", " + std::to_string(s.kernel_w) + "]");
 }
 
+// Output columns ox whose input column ox·stride − pad + kx lies in [0, w).
+struct ValidColumns {
+  int64_t begin, end;
+};
+ValidColumns valid_columns(int64_t kx, int64_t w, int64_t ow, const Conv2dShape& s) {
+  const int64_t lo = s.pad - kx, hi = w - 1 + s.pad - kx;  // ox·stride ∈ [lo, hi]
+  const int64_t begin = lo <= 0 ? 0 : (lo + s.stride - 1) / s.stride;
+  const int64_t end = hi < 0 ? 0 : std::min(ow, hi / s.stride + 1);
+  return {begin, std::max(begin, end)};
+}
+
+// One output row of one channel: every pixel starts from the bias and adds its taps in (ky, kx)
+// order, as the direct definition does, but tap by tap over the whole row so the loops vectorise.
+EDGERUN_MULTIVERSION
+void depthwise_row(const float* xc, int64_t h, int64_t w, const float* wc, float bias, const Conv2dShape& s, int64_t oy,
+                   int64_t ow, float* yr) {
+  for (int64_t ox = 0; ox < ow; ++ox) yr[ox] = bias;
+  for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+    const int64_t iy = oy * s.stride - s.pad + ky;
+    if (iy < 0 || iy >= h) continue;
+    const float* xr = xc + iy * w;
+    for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+      const float tap = wc[ky * s.kernel_w + kx];
+      const ValidColumns cols = valid_columns(kx, w, ow, s);
+      const float* src = xr + kx - s.pad;  // src[ox·stride] is the input under tap kx
+      if (s.stride == 1)
+        for (int64_t ox = cols.begin; ox < cols.end; ++ox) yr[ox] += tap * src[ox];
+      else
+        for (int64_t ox = cols.begin; ox < cols.end; ++ox) yr[ox] += tap * src[ox * s.stride];
+    }
+  }
+}
+
 void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
                       const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
   check_conv_weight(weight, channels, 1, s);
   const std::vector<float> wf = tensor_to_f32(weight);
   const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
-  pool.parallel_for(channels, [&](int64_t c0, int64_t c1, int) {
-    for (int64_t c = c0; c < c1; ++c) {
-      const float* xc = x + c * h * w;
-      const float* wc = wf.data() + c * s.kernel_h * s.kernel_w;
-      for (int64_t oy = 0; oy < oh; ++oy)
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          float acc = bias ? bias[c] : 0.0f;
-          for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
-            const int64_t iy = oy * s.stride - s.pad + ky;
-            if (iy < 0 || iy >= h) continue;
-            for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
-              const int64_t ix = ox * s.stride - s.pad + kx;
-              if (ix < 0 || ix >= w) continue;
-              acc += xc[iy * w + ix] * wc[ky * s.kernel_w + kx];
-            }
-          }
-          y[(c * oh + oy) * ow + ox] = acc;
-        }
+  pool.parallel_for(channels * oh, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / oh, oy = r % oh;
+      depthwise_row(x + c * h * w, h, w, wf.data() + c * s.kernel_h * s.kernel_w, bias ? bias[c] : 0.0f, s, oy, ow,
+                    y + r * ow);
     }
-  });
+  }, 8);
+}
+
+// One output row of a channel-last depthwise convolution: each pixel's C channels at once.
+EDGERUN_MULTIVERSION
+void depthwise_row_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const float* taps,
+                                 const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow, float* yr) {
+  const int64_t C = channels;
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    float* yp = yr + ox * C;
+    for (int64_t c = 0; c < C; ++c) yp[c] = bias ? bias[c] : 0.0f;
+    for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+      const int64_t iy = oy * s.stride - s.pad + ky;
+      if (iy < 0 || iy >= h) continue;
+      for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+        const int64_t ix = ox * s.stride - s.pad + kx;
+        if (ix < 0 || ix >= w) continue;
+        const float* xp = x + (iy * w + ix) * C;
+        const float* tp = taps + (ky * s.kernel_w + kx) * C;
+        for (int64_t c = 0; c < C; ++c) yp[c] += tp[c] * xp[c];
+      }
+    }
+  }
 }
 
 // [rows, cols] → [cols, rows]
@@ -251,6 +320,20 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
       for (int64_t p = 0; p < pixels; ++p) y[o * pixels + p] += bias[o];
 }
 
+void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
+                                    const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
+  check_conv_weight(weight, channels, 1, s);
+  const int64_t taps = s.kernel_h * s.kernel_w;
+  std::vector<float> by_tap(size_t(taps * channels));  // [tap][C]
+  transpose(tensor_to_f32(weight).data(), channels, taps, by_tap.data());
+  const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
+  const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
+  pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
+    for (int64_t oy = y0; oy < y1; ++oy)
+      depthwise_row_channels_last(x, channels, h, w, by_tap.data(), bias, s, oy, ow, y + oy * ow * channels);
+  });
+}
+
 void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
                                  const Tensor& weight, const float* bias, float* y, ThreadPool& pool) {
   if (weight.shape.size() != 4 || weight.dim(0) != channels || weight.dim(2) != weight.dim(3))
@@ -302,7 +385,7 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
         const int64_t hd = i / nq, r = i % nq;
         const float* qr = q.data + r * q.stride + hd * head_dim;
         for (int64_t j = 0; j < nk; ++j) scores[j] = dot_f32(qr, k.data + j * k.stride + hd * head_dim, head_dim) * scale;
-        if (bias) (*bias)(hd, r, scores.data());
+        if (bias) (*bias)(hd, r, qr, scores.data());
         softmax(scores.data(), nk);
         float* o = out + r * out_stride + hd * head_dim;
         std::fill(o, o + head_dim, 0.0f);
@@ -330,7 +413,7 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
         for (int64_t r = r0; r < r1; ++r) {
           float* row = s + r * nk;
           scale_inplace(row, scale, nk);
-          if (bias) (*bias)(h, q0 + r, row);
+          if (bias) (*bias)(h, q0 + r, q.data + (q0 + r) * q.stride + h * head_dim, row);
           softmax(row, nk);
         }
       }, 4);
@@ -352,26 +435,36 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
   for (int64_t h = 0; h < heads; ++h) attend_head(h, sc, pool);
 }
 
-}  // namespace edgerun
-
-namespace edgerun {
-
-void window_gather(const float* tokens, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* out) {
-  for (int64_t r = 0; r < window; ++r)
-    for (int64_t c = 0; c < window; ++c) {
-      const int64_t y = wy * window + r, x = wx * window + c;
-      float* dst = out + (r * window + c) * channels;
-      if (y < side && x < side) std::copy_n(tokens + (y * side + x) * channels, channels, dst);
-      else std::fill_n(dst, channels, 0.0f);
+void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int64_t heads, int64_t head_dim, float scale,
+                        float* out, ThreadPool& pool, const AttentionBias* bias) {
+  const int64_t per_side = (side + window - 1) / window, N = window * window, C = heads * head_dim;
+  pool.parallel_for(per_side * per_side, [&](int64_t w0, int64_t w1, int) {
+    thread_local ThreadPool serial(1);
+    thread_local std::vector<float> buffers;  // q, k, v, out of one window, [N, C] each
+    buffers.resize(size_t(4 * N * C));
+    float *q = buffers.data(), *k = q + N * C, *v = k + N * C, *o = v + N * C;
+    for (int64_t win = w0; win < w1; ++win) {
+      const int64_t wy = win / per_side, wx = win % per_side;
+      for (int64_t r = 0; r < window; ++r)
+        for (int64_t c = 0; c < window; ++c) {
+          const int64_t y = wy * window + r, x = wx * window + c, t = r * window + c;
+          const bool inside = y < side && x < side;
+          const int64_t row = (y * side + x) * in.stride;
+          for (int64_t h = 0; h < heads; ++h) {
+            const int64_t at = h * in.head_stride;
+            std::copy_n(inside ? in.q + row + at : in.pad_q + at, head_dim, q + t * C + h * head_dim);
+            std::copy_n(inside ? in.k + row + at : in.pad_k + at, head_dim, k + t * C + h * head_dim);
+            std::copy_n(inside ? in.v + row + at : in.pad_v + at, head_dim, v + t * C + h * head_dim);
+          }
+        }
+      attention_full({q, C}, {k, C}, {v, C}, N, N, heads, head_dim, scale, o, serial, bias);
+      for (int64_t r = 0; r < window; ++r)
+        for (int64_t c = 0; c < window; ++c) {
+          const int64_t y = wy * window + r, x = wx * window + c;
+          if (y < side && x < side) std::copy_n(o + (r * window + c) * C, C, out + (y * side + x) * C);
+        }
     }
-}
-
-void window_scatter(const float* win, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* tokens) {
-  for (int64_t r = 0; r < window; ++r)
-    for (int64_t c = 0; c < window; ++c) {
-      const int64_t y = wy * window + r, x = wx * window + c;
-      if (y < side && x < side) std::copy_n(win + (r * window + c) * channels, channels, tokens + (y * side + x) * channels);
-    }
+  });
 }
 
 }  // namespace edgerun

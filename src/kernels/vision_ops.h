@@ -18,6 +18,9 @@ std::vector<float> tensor_to_f32(const Tensor& t, int64_t numel = -1);
 // PyTorch nn.LayerNorm over the last dimension of n rows of length dim (biased variance).
 void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
                float eps, float* y);
+// The same over n rows split across the pool (for the vision towers' [tokens, dim] maps).
+void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
+               float eps, float* y, ThreadPool& pool);
 // SAM's LayerNorm2d: normalises each pixel of a [channels, pixels] map over its channels.
 void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const float* weight,
                         const float* bias, float eps, float* y);
@@ -25,9 +28,12 @@ void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const 
 // Exact GELU, 0.5·x·(1 + erf(x/√2)) (nn.GELU()).
 void gelu_erf(float* x, int64_t n);
 void gelu_erf_portable(float* x, int64_t n);  // the reference of gelu_erf's SIMD path (libm erf)
+// The same in chunks across the pool (vision activations are tens of MB).
+void gelu_erf(float* x, int64_t n, ThreadPool& pool);
 // Tanh approximation (nn.GELU(approximate="tanh"), "gelu_pytorch_tanh" in HF configs).
 void gelu_tanh(float* x, int64_t n);
 void gelu_tanh_portable(float* x, int64_t n);  // the reference of gelu_tanh's SIMD path
+void gelu_tanh(float* x, int64_t n, ThreadPool& pool);
 
 // y[n, out] = x[n, in] · Wᵀ + b for a Linear weight W [out, in] of any matmul type; bias may be null.
 void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool);
@@ -43,6 +49,10 @@ inline int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int6
 // nn.Conv2d on x [C, H, W] with weight [O, C/groups, kh, kw] (zero padding); y [O, H', W'].
 void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
             const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
+// A depthwise convolution (weight [C, 1, kh, kw]) on a channel-last map x [H, W, C] → y [H', W', C]
+// (TinyViT's local conv runs on token rows, so no transposes are needed around it).
+void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
+                                    const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
 // nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k];
 // x [C, H, W] → y [O, H·k, W·k].
 void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
@@ -54,21 +64,26 @@ struct AttentionRows {
   int64_t stride;
 };
 // Called with one row of raw scores (q·k·scale, length nk) before the softmax, to add a bias
-// (SAM's decomposed relative positions); head and query row say which.
-using AttentionBias = std::function<void(int64_t head, int64_t q_row, float* scores)>;
+// (SAM's decomposed relative positions, TinyViT's bias table); head and query row say which, q
+// is that row's (unscaled) query for the head.
+using AttentionBias = std::function<void(int64_t head, int64_t q_row, const float* q, float* scores)>;
 // Bidirectional multi-head attention: out[nq, heads·head_dim] = softmax(q·kᵀ·scale + bias)·v.
 void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t nq, int64_t nk,
                     int64_t heads, int64_t head_dim, float scale, float* out, ThreadPool& pool,
                     const AttentionBias* bias = nullptr);
 
-}  // namespace edgerun
-
-namespace edgerun {
-
-// Window (wy, wx) of window × window tokens out of a side × side grid of [side², channels] tokens
-// zero-padded at the bottom and right to whole windows (SAM's and TinyViT's window partition),
-// and back (positions in the padding are dropped).
-void window_gather(const float* tokens, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* out);
-void window_scatter(const float* win, int64_t side, int64_t channels, int64_t window, int64_t wy, int64_t wx, float* tokens);
+// Windowed attention (SAM's ViT, TinyViT): the side × side grid is cut into window × window
+// squares, padded at the bottom and right to whole windows, and each window attends within
+// itself. Head h of token t's query is q[t·stride + h·head_stride …] (likewise k, v); a padding
+// token's rows are pad_q / pad_k / pad_v (with the same head layout): padding takes part as keys,
+// its outputs are dropped. Rows of the bias callback count within the window. Windows are
+// independent tasks, each computed serially. out: [side², heads·head_dim].
+struct WindowedQkv {
+  const float *q, *k, *v;
+  int64_t stride, head_stride;
+  const float *pad_q, *pad_k, *pad_v;
+};
+void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int64_t heads, int64_t head_dim, float scale,
+                        float* out, ThreadPool& pool, const AttentionBias* bias = nullptr);
 
 }  // namespace edgerun

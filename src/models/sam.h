@@ -148,8 +148,7 @@ class SamVitEncoder : public SamImageEncoder {
     const Tensor *qkv, *proj;
     LinearLayer lin1, lin2;
   };
-  // Attention over `n` tokens laid out as a side × side square (a window or the whole grid).
-  void attend(const Block& b, const float* x, int64_t side, float* out, ThreadPool& pool) const;
+  void attend(const Block& b, bool global, const float* x, float* out, ThreadPool& pool) const;
 
   SamVitConfig cfg_;
   const WeightStore& w_;

@@ -71,30 +71,49 @@ SamVitEncoder::SamVitEncoder(const SamVitConfig& config, const WeightStore& weig
   neck_norm2_b_ = tensor_to_f32(w_.get(prefix_ + "neck.3.bias"), O);
 }
 
-// x: [side², C] (LayerNorm'd tokens) → out: [side², C] after qkv, attention with decomposed
-// relative positions (q·Rh[qh−kh] + q·Rw[qw−kw], with the unscaled q) and the projection.
-void SamVitEncoder::attend(const Block& b, const float* x, int64_t side, float* out, ThreadPool& pool) const {
-  const int64_t C = cfg_.embed_dim, hd = cfg_.head_dim, n = side * side;
-  std::vector<float> qkv(size_t(n * 3 * C)), att(size_t(n * C));
-  linear(x, n, *b.qkv, b.qkv_b.data(), qkv.data(), pool);
-  const AttentionBias rel_pos = [&](int64_t head, int64_t row, float* scores) {
-    const float* q = qkv.data() + row * 3 * C + head * hd;
+namespace {
+
+// SAM's decomposed relative positions inside a side × side square (a window or the whole grid):
+// q·Rh[qh−kh] + q·Rw[qw−kw], with the unscaled q.
+AttentionBias relative_position_bias(const std::vector<float>& table_h, const std::vector<float>& table_w, int64_t side,
+                                     int64_t hd) {
+  return [&table_h, &table_w, side, hd](int64_t, int64_t row, const float* q, float* scores) {
     const int64_t qh = row / side, qw = row % side;
     float rel_h[128], rel_w[128];  // side ≤ 64
     for (int64_t k = 0; k < side; ++k) {
-      rel_h[k] = dot_f32(q, b.rel_h.data() + (qh - k + side - 1) * hd, hd);
-      rel_w[k] = dot_f32(q, b.rel_w.data() + (qw - k + side - 1) * hd, hd);
+      rel_h[k] = dot_f32(q, table_h.data() + (qh - k + side - 1) * hd, hd);
+      rel_w[k] = dot_f32(q, table_w.data() + (qw - k + side - 1) * hd, hd);
     }
     for (int64_t kh = 0; kh < side; ++kh)
       for (int64_t kw = 0; kw < side; ++kw) scores[kh * side + kw] += rel_h[kh] + rel_w[kw];
   };
-  attention_full({qkv.data(), 3 * C}, {qkv.data() + C, 3 * C}, {qkv.data() + 2 * C, 3 * C}, n, n, cfg_.heads, hd,
-                 1.0f / std::sqrt(float(hd)), att.data(), pool, &rel_pos);
-  linear(att.data(), n, *b.proj, b.proj_b.data(), out, pool);
+}
+
+}  // namespace
+
+// x: [G², C] (LayerNorm'd tokens) → out: [G², C] after qkv, attention (global, or in windows of
+// S × S over the grid zero-padded to a multiple of S: padded tokens take part as keys, as in the
+// reference, with the projections of a zero token, i.e. the qkv bias) and the projection.
+void SamVitEncoder::attend(const Block& b, bool global, const float* x, float* out, ThreadPool& pool) const {
+  const int64_t C = cfg_.embed_dim, hd = cfg_.head_dim, G = cfg_.grid, n = G * G;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const std::unique_ptr<float[]> qkv(new float[size_t(n * 3 * C)]), att(new float[size_t(n * C)]);  // fully written
+  linear(x, n, *b.qkv, b.qkv_b.data(), qkv.get(), pool);
+  const float* q = qkv.get();
+  if (global) {
+    const AttentionBias rel_pos = relative_position_bias(b.rel_h, b.rel_w, G, hd);
+    attention_full({q, 3 * C}, {q + C, 3 * C}, {q + 2 * C, 3 * C}, n, n, cfg_.heads, hd, scale, att.get(), pool, &rel_pos);
+  } else {
+    const AttentionBias rel_pos = relative_position_bias(b.rel_h, b.rel_w, cfg_.window, hd);
+    const float* pad = b.qkv_b.data();
+    windowed_attention({q, q + C, q + 2 * C, 3 * C, hd, pad, pad + C, pad + 2 * C}, G, cfg_.window, cfg_.heads, hd, scale,
+                       att.get(), pool, &rel_pos);
+  }
+  linear(att.get(), n, *b.proj, b.proj_b.data(), out, pool);
 }
 
 void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
-  const int64_t C = cfg_.embed_dim, G = cfg_.grid, P = G * G, S = cfg_.window;
+  const int64_t C = cfg_.embed_dim, G = cfg_.grid, P = G * G;
   const float eps = float(cfg_.eps);
   // Patch embedding → tokens [P, C] + absolute positions.
   std::vector<float> fmap(size_t(C * P)), x(size_t(P * C)), xn(size_t(P * C)), delta(size_t(P * C));
@@ -102,26 +121,13 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
               x.data(), pool);
   add_inplace(x.data(), pos_embed_.data(), P * C);
 
-  const int64_t windows_per_side = (G + S - 1) / S;
-  std::vector<float> win(size_t(S * S * C)), win_out(size_t(S * S * C));
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
-    layernorm(x.data(), P, C, b.norm1_w.data(), b.norm1_b.data(), eps, xn.data());
-    if (cfg_.global[i]) {
-      attend(b, xn.data(), G, delta.data(), pool);
-    } else {
-      // Windows of S × S over the grid zero-padded to a multiple of S; padded tokens take part
-      // as keys (as in the reference) and their outputs are dropped.
-      for (int64_t wy = 0; wy < windows_per_side; ++wy)
-        for (int64_t wx = 0; wx < windows_per_side; ++wx) {
-          window_gather(xn.data(), G, C, S, wy, wx, win.data());
-          attend(b, win.data(), S, win_out.data(), pool);
-          window_scatter(win_out.data(), G, C, S, wy, wx, delta.data());
-        }
-    }
+    layernorm(x.data(), P, C, b.norm1_w.data(), b.norm1_b.data(), eps, xn.data(), pool);
+    attend(b, cfg_.global[i], xn.data(), delta.data(), pool);
     add_inplace(x.data(), delta.data(), P * C);
     // MLP.
-    layernorm(x.data(), P, C, b.norm2_w.data(), b.norm2_b.data(), eps, xn.data());
+    layernorm(x.data(), P, C, b.norm2_w.data(), b.norm2_b.data(), eps, xn.data(), pool);
     gelu_mlp(b.lin1, b.lin2, GeluKind::kErf, xn.data(), P, delta.data(), pool);
     add_inplace(x.data(), delta.data(), P * C);
   }

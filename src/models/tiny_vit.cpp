@@ -86,11 +86,13 @@ void TinyVitEncoder::run_conv_bn(const ConvBn& c, const float* x, int64_t channe
   conv2d(x, channels, h, w, *c.weight, nullptr, c.shape, y, pool);
   const int64_t oh = conv_output_size(h, c.shape.kernel_h, c.shape.stride, c.shape.pad);
   const int64_t ow = conv_output_size(w, c.shape.kernel_w, c.shape.stride, c.shape.pad);
-  const int64_t out = c.weight->dim(0);
-  for (int64_t o = 0; o < out; ++o) {
-    float* plane = y + o * oh * ow;
-    for (int64_t i = 0; i < oh * ow; ++i) plane[i] = plane[i] * c.scale[size_t(o)] + c.shift[size_t(o)];
-  }
+  pool.parallel_for(c.weight->dim(0), [&](int64_t o0, int64_t o1, int) {
+    for (int64_t o = o0; o < o1; ++o) {
+      float* plane = y + o * oh * ow;
+      const float scale = c.scale[size_t(o)], shift = c.shift[size_t(o)];
+      for (int64_t i = 0; i < oh * ow; ++i) plane[i] = plane[i] * scale + shift;
+    }
+  });
 }
 
 TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& weights, const std::string& prefix)
@@ -140,6 +142,10 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
       b.bias.resize(size_t(s.heads * N * N));
       for (int64_t h = 0; h < s.heads; ++h)
         for (int64_t k = 0; k < N * N; ++k) b.bias[size_t(h * N * N + k)] = table[size_t(h * int64_t(offsets.size()) + index[size_t(k)])];
+      // A window's padding is zero before the attention's LayerNorm, which maps it to the norm's bias.
+      b.pad_qkv.resize(size_t(3 * C));
+      ThreadPool serial(1);
+      linear(b.attn_norm_b.data(), 1, *b.qkv, b.qkv_b.data(), b.pad_qkv.data(), serial);
       s.blocks.push_back(std::move(b));
     }
     if (si + 1 < cfg_.embed_dims.size()) {
@@ -161,46 +167,36 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
 }
 
 // tokens [H·W, C]: windowed attention (its own LayerNorm inside, zero padding to whole windows
-// before it), residual; depthwise local conv; LayerNorm'd MLP, residual.
-void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float>& tokens, ThreadPool& pool) const {
-  const int64_t C = s.dim, H = s.resolution, S = s.window, N = S * S, hd = C / s.heads;
-  const int64_t per_side = (H + S - 1) / S;
+// before it), residual; depthwise local conv; LayerNorm'd MLP, residual. The norm and the
+// projections are per token, so they run once over the whole grid; only the attention itself
+// is per window.
+void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float>& tokens, BlockScratch& scratch,
+                               ThreadPool& pool) const {
+  const int64_t C = s.dim, H = s.resolution, P = H * H, N = s.window * s.window, hd = C / s.heads;
   const float eps = float(cfg_.layer_norm_eps);
-  std::vector<float> win(size_t(N * C)), qkv(size_t(N * 3 * C)), q(size_t(N * C)), k(size_t(N * C)), v(size_t(N * C)),
-      att(size_t(N * C)), proj(size_t(N * C)), attn_out(tokens.size());
-  const AttentionBias bias = [&](int64_t head, int64_t row, float* scores) {
+  float *normed = scratch.normed.get(), *qkv = scratch.qkv.get(), *att = scratch.attended.get(), *delta = scratch.delta.get();
+  layernorm(tokens.data(), P, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, normed, pool);
+  linear(normed, P, *b.qkv, b.qkv_b.data(), qkv, pool);
+  const AttentionBias bias = [&](int64_t head, int64_t row, const float*, float* scores) {
     add_inplace(scores, b.bias.data() + (head * N + row) * N, N);
   };
-  for (int64_t wy = 0; wy < per_side; ++wy)
-    for (int64_t wx = 0; wx < per_side; ++wx) {
-      window_gather(tokens.data(), H, C, S, wy, wx, win.data());
-      layernorm(win.data(), N, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, win.data());
-      linear(win.data(), N, *b.qkv, b.qkv_b.data(), qkv.data(), pool);
-      // The fused projection holds [q, k, v] head after head.
-      for (int64_t t = 0; t < N; ++t)
-        for (int64_t h = 0; h < s.heads; ++h) {
-          const float* src = qkv.data() + t * 3 * C + h * 3 * hd;
-          std::copy_n(src, hd, q.data() + t * C + h * hd);
-          std::copy_n(src + hd, hd, k.data() + t * C + h * hd);
-          std::copy_n(src + 2 * hd, hd, v.data() + t * C + h * hd);
-        }
-      attention_full({q.data(), C}, {k.data(), C}, {v.data(), C}, N, N, s.heads, hd, 1.0f / std::sqrt(float(hd)), att.data(),
-                     pool, &bias);
-      linear(att.data(), N, *b.proj, b.proj_b.data(), proj.data(), pool);
-      window_scatter(proj.data(), H, C, S, wy, wx, attn_out.data());
-    }
-  add_inplace(tokens.data(), attn_out.data(), int64_t(tokens.size()));
-  // Local conv on the 2-D map (replaces the tokens, no residual).
-  std::vector<float> map(tokens.size()), conv(tokens.size());
-  transpose(tokens.data(), H * H, C, map.data());
-  run_conv_bn(b.local_conv, map.data(), C, H, H, conv.data(), pool);
-  transpose(conv.data(), C, H * H, tokens.data());
+  // The fused projection holds [q, k, v] head after head.
+  const float* pad = b.pad_qkv.data();
+  const WindowedQkv in{qkv, qkv + hd, qkv + 2 * hd, 3 * C, 3 * hd, pad, pad + hd, pad + 2 * hd};
+  windowed_attention(in, H, s.window, s.heads, hd, 1.0f / std::sqrt(float(hd)), att, pool, &bias);
+  linear(att, P, *b.proj, b.proj_b.data(), delta, pool);
+  add_inplace(tokens.data(), delta, P * C);
+  // Local conv (depthwise, with its BatchNorm) on the token grid; it replaces the tokens.
+  depthwise_conv2d_channels_last(tokens.data(), C, H, H, *b.local_conv.weight, nullptr, b.local_conv.shape, delta, pool);
+  pool.parallel_for(P, [&](int64_t p0, int64_t p1, int) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t c = 0; c < C; ++c)
+        tokens[size_t(p * C + c)] = delta[p * C + c] * b.local_conv.scale[size_t(c)] + b.local_conv.shift[size_t(c)];
+  }, 64);
   // MLP.
-  const int64_t P = H * H;
-  std::vector<float> xn(tokens.size()), out(tokens.size());
-  layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), eps, xn.data());
-  gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, xn.data(), P, out.data(), pool);
-  add_inplace(tokens.data(), out.data(), int64_t(tokens.size()));
+  layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), eps, normed, pool);
+  gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, normed, P, delta, pool);
+  add_inplace(tokens.data(), delta, P * C);
 }
 
 void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
@@ -208,7 +204,7 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
   // Stem: two stride-2 convs (GELU between) → [C0, 256, 256].
   std::vector<float> a(size_t(stem1_.weight->dim(0) * half * half));
   run_conv_bn(stem1_, image, 3, in, in, a.data(), pool);
-  gelu_erf(a.data(), int64_t(a.size()));
+  gelu_erf(a.data(), int64_t(a.size()), pool);
   std::vector<float> x(size_t(cfg_.embed_dims[0] * quarter * quarter));  // channel-first in stage 0
   run_conv_bn(stem2_, a.data(), stem1_.weight->dim(0), half, half, x.data(), pool);
 
@@ -230,16 +226,19 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
           d.reset(new float[size_t(capacity)]);
         }
         run_conv_bn(m[0], x.data(), s.dim, H, H, e.get(), pool);
-        gelu_erf(e.get(), hidden * P);
+        gelu_erf(e.get(), hidden * P, pool);
         run_conv_bn(m[1], e.get(), hidden, H, H, d.get(), pool);
-        gelu_erf(d.get(), hidden * P);
+        gelu_erf(d.get(), hidden * P, pool);
         run_conv_bn(m[2], d.get(), hidden, H, H, y.data(), pool);
         add_inplace(y.data(), x.data(), int64_t(x.size()));
-        gelu_erf(y.data(), int64_t(y.size()));
+        gelu_erf(y.data(), int64_t(y.size()), pool);
         x.swap(y);
       }
     } else {
-      for (const Block& b : s.blocks) run_block(s, b, tokens, pool);
+      const int64_t P_C = P * s.dim;
+      BlockScratch scratch{std::unique_ptr<float[]>(new float[size_t(P_C)]), std::unique_ptr<float[]>(new float[size_t(3 * P_C)]),
+                           std::unique_ptr<float[]>(new float[size_t(P_C)]), std::unique_ptr<float[]>(new float[size_t(P_C)])};
+      for (const Block& b : s.blocks) run_block(s, b, tokens, scratch, pool);
       x.resize(tokens.size());
       transpose(tokens.data(), P, s.dim, x.data());
     }
@@ -248,9 +247,9 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
     const int64_t D = s.merge[0].weight->dim(0), R = s.out_resolution;
     std::vector<float> m1(size_t(D * P)), m2(size_t(D * R * R)), m3(size_t(D * R * R));
     run_conv_bn(s.merge[0], x.data(), s.dim, H, H, m1.data(), pool);
-    gelu_erf(m1.data(), int64_t(m1.size()));
+    gelu_erf(m1.data(), int64_t(m1.size()), pool);
     run_conv_bn(s.merge[1], m1.data(), D, H, H, m2.data(), pool);
-    gelu_erf(m2.data(), int64_t(m2.size()));
+    gelu_erf(m2.data(), int64_t(m2.size()), pool);
     run_conv_bn(s.merge[2], m2.data(), D, R, R, m3.data(), pool);
     tokens.resize(m3.size());
     transpose(m3.data(), D, R * R, tokens.data());

@@ -4,6 +4,7 @@
 // neck. BatchNorms run in eval mode from their running statistics.
 #pragma once
 #include <string>
+#include <memory>
 #include <vector>
 
 #include "formats/json_file.h"
@@ -46,6 +47,7 @@ class TinyVitEncoder : public SamImageEncoder {
     const Tensor *qkv, *proj;
     LinearLayer fc1, fc2;
     std::vector<float> bias;  // [heads, window², window²] attention bias, expanded from the table
+    std::vector<float> pad_qkv;  // [3·dim] the projections of a padding token (zero before the norm)
     ConvBn local_conv;
   };
   struct Stage {
@@ -59,7 +61,11 @@ class TinyVitEncoder : public SamImageEncoder {
   ConvBn conv_bn(const std::string& name, int64_t kernel, int64_t stride, int64_t pad, bool depthwise) const;
   // x [C_in, H, W] → y [C_out, H', W'] through the conv and its BatchNorm.
   void run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y, ThreadPool& pool) const;
-  void run_block(const Stage& s, const Block& b, std::vector<float>& tokens, ThreadPool& pool) const;
+  // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.
+  struct BlockScratch {
+    std::unique_ptr<float[]> normed, qkv, attended, delta;
+  };
+  void run_block(const Stage& s, const Block& b, std::vector<float>& tokens, BlockScratch& scratch, ThreadPool& pool) const;
 
   TinyVitConfig cfg_;
   const WeightStore& w_;

@@ -1,5 +1,7 @@
 #include "models/vit_blocks.h"
 
+#include <memory>
+
 #include "core/error.h"
 #include "kernels/vision_ops.h"
 
@@ -30,11 +32,12 @@ LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, i
 
 void gelu_mlp(const LinearLayer& fc1, const LinearLayer& fc2, GeluKind gelu, const float* x, int64_t n, float* out,
               ThreadPool& pool) {
-  std::vector<float> hidden(size_t(n * fc1.out()));
-  fc1.apply(x, n, hidden.data(), pool);
-  if (gelu == GeluKind::kErf) gelu_erf(hidden.data(), int64_t(hidden.size()));
-  else gelu_tanh(hidden.data(), int64_t(hidden.size()));
-  fc2.apply(hidden.data(), n, out, pool);
+  const int64_t size = n * fc1.out();
+  const std::unique_ptr<float[]> hidden(new float[size_t(size)]);  // fully written by fc1
+  fc1.apply(x, n, hidden.get(), pool);
+  if (gelu == GeluKind::kErf) gelu_erf(hidden.get(), size, pool);
+  else gelu_tanh(hidden.get(), size, pool);
+  fc2.apply(hidden.get(), n, out, pool);
 }
 
 void patch_embed(const Tensor& weight, const float* bias, const float* image, int64_t h, int64_t w, float* tokens,

@@ -18,14 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-Stat stat_of(const std::vector<double>& v) {
-  Stat s;
-  for (double x : v) s.mean += x;
-  s.mean /= double(v.size());
-  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
-  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0;
-  return s;
-}
 
 // Sums 64-bit words with independent accumulators so the loop is load-bound, not add-bound.
 EDGERUN_MULTIVERSION
@@ -104,6 +96,15 @@ BenchResult run_benchmark(const LlamaModel& model, ThreadPool& pool, const Bench
   r.achieved_bandwidth = double(r.model_bytes) * r.tg_tokens_per_s.mean;
   r.bandwidth_fraction = r.machine_bandwidth > 0 ? r.achieved_bandwidth / r.machine_bandwidth : 0;
   return r;
+}
+
+Stat stat_of(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0;
+  return s;
 }
 
 }  // namespace edgerun

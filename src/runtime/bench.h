@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/thread_pool.h"
 #include "models/llama.h"
@@ -19,6 +20,9 @@ struct BenchOptions {
 struct Stat {
   double mean = 0, sd = 0;
 };
+
+// Mean and sample standard deviation.
+Stat stat_of(const std::vector<double>& values);
 
 struct BenchResult {
   Stat pp_tokens_per_s, tg_tokens_per_s;

@@ -216,8 +216,9 @@ TEST_P(AttentionFull, WithStridesAndBiasMatchesTheDefinition) {
   const auto qkv_q = test::gaussian(size_t(nq * 3 * dim), 14);
   const auto qkv_k = test::gaussian(size_t(nk * 3 * dim), 15);
   const float scale = 1.0f / std::sqrt(float(hd));
-  const AttentionBias bias = [&](int64_t h, int64_t r, float* s) {
-    for (int64_t j = 0; j < nk; ++j) s[j] += 0.1f * float(h + 1) * float((r * 3 + j) % 5);
+  // The bias depends on the head, the row and the row's query (as SAM's relative positions do).
+  const AttentionBias bias = [&](int64_t h, int64_t r, const float* q, float* s) {
+    for (int64_t j = 0; j < nk; ++j) s[j] += 0.1f * float(h + 1) * float((r * 3 + j) % 5) + 0.05f * q[1];
   };
   std::vector<float> out(size_t(nq * dim));
   attention_full({qkv_q.data(), 3 * dim}, {qkv_k.data() + dim, 3 * dim}, {qkv_k.data() + 2 * dim, 3 * dim},
@@ -230,7 +231,7 @@ TEST_P(AttentionFull, WithStridesAndBiasMatchesTheDefinition) {
       for (int64_t j = 0; j < nk; ++j) {
         double d = 0;
         for (int64_t e = 0; e < hd; ++e) d += double(qkv_q[r * 3 * dim + h * hd + e]) * qkv_k[j * 3 * dim + dim + h * hd + e];
-        s[j] = d * scale + 0.1 * (h + 1) * ((r * 3 + j) % 5);
+        s[j] = d * scale + 0.1 * (h + 1) * ((r * 3 + j) % 5) + 0.05 * qkv_q[r * 3 * dim + h * hd + 1];
         mx = std::max(mx, s[j]);
       }
       for (auto& v : s) sum += (v = std::exp(v - mx));
@@ -249,24 +250,81 @@ TEST_P(AttentionFull, WithStridesAndBiasMatchesTheDefinition) {
 namespace edgerun {
 namespace {
 
-TEST(VisionOps, WindowsCoverTheGridWithZeroPadding) {
-  const int64_t side = 5, C = 2, S = 3, per_side = 2;  // padded to 6 x 6
-  const auto tokens = test::gaussian(size_t(side * side * C), 21);
-  std::vector<float> back(tokens.size(), -1.0f), win(size_t(S * S * C));
+// Windowed attention against windows cut out by hand: a 10×10 grid in windows of 4 (padded to
+// 12×12), heads interleaved [q k v] per head as TinyViT's fused projection writes them.
+TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
+  ThreadPool pool(test::max_threads());
+  const int64_t side = 10, S = 4, heads = 2, hd = 8, C = heads * hd, per_side = 3, N = S * S;
+  const auto qkv = test::gaussian(size_t(side * side * 3 * C), 31);
+  const auto pad = test::gaussian(size_t(3 * C), 32);
+  const float scale = 0.3f;
+  const AttentionBias bias = [&](int64_t h, int64_t r, const float* q, float* s) {
+    for (int64_t j = 0; j < N; ++j) s[j] += 0.2f * float((h + r + j) % 3) + 0.1f * q[0];
+  };
+  std::vector<float> out(size_t(side * side * C), -7.0f);
+  windowed_attention({qkv.data(), qkv.data() + hd, qkv.data() + 2 * hd, 3 * C, 3 * hd, pad.data(), pad.data() + hd,
+                      pad.data() + 2 * hd},
+                     side, S, heads, hd, scale, out.data(), pool, &bias);
+  std::vector<double> ref(out.size());
+  // Row t of window (wy, wx), part 0/1/2 (q/k/v), head h: the token's or the padding's.
+  const auto at = [&](int64_t wy, int64_t wx, int64_t t, int part, int64_t h) {
+    const int64_t y = wy * S + t / S, x = wx * S + t % S;
+    const float* row = y < side && x < side ? qkv.data() + (y * side + x) * 3 * C : pad.data();
+    return row + h * 3 * hd + part * hd;
+  };
   for (int64_t wy = 0; wy < per_side; ++wy)
-    for (int64_t wx = 0; wx < per_side; ++wx) {
-      window_gather(tokens.data(), side, C, S, wy, wx, win.data());
-      for (int64_t r = 0; r < S; ++r)
-        for (int64_t c = 0; c < S; ++c) {
-          const int64_t y = wy * S + r, x = wx * S + c;
-          for (int64_t ch = 0; ch < C; ++ch) {
-            const float want = y < side && x < side ? tokens[size_t((y * side + x) * C + ch)] : 0.0f;
-            ASSERT_EQ(win[size_t((r * S + c) * C + ch)], want);
+    for (int64_t wx = 0; wx < per_side; ++wx)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t r = 0; r < N; ++r) {
+          const int64_t y = wy * S + r / S, x = wx * S + r % S;
+          if (y >= side || x >= side) continue;
+          std::vector<double> s(static_cast<size_t>(N));
+          double mx = -1e300, sum = 0;
+          for (int64_t j = 0; j < N; ++j) {
+            double d = 0;
+            for (int64_t e = 0; e < hd; ++e) d += double(at(wy, wx, r, 0, h)[e]) * at(wy, wx, j, 1, h)[e];
+            s[size_t(j)] = d * scale + 0.2 * ((h + r + j) % 3) + 0.1 * at(wy, wx, r, 0, h)[0];
+            mx = std::max(mx, s[size_t(j)]);
+          }
+          for (auto& v : s) sum += (v = std::exp(v - mx));
+          for (int64_t e = 0; e < hd; ++e) {
+            double acc = 0;
+            for (int64_t j = 0; j < N; ++j) acc += s[size_t(j)] / sum * at(wy, wx, j, 2, h)[e];
+            ref[size_t((y * side + x) * C + h * hd + e)] = acc;
           }
         }
-      window_scatter(win.data(), side, C, S, wy, wx, back.data());
-    }
-  EXPECT_EQ(back, tokens);
+  EXPECT_LT(max_abs_diff(out, ref), 2e-5);
+}
+
+// Depthwise convolutions, channel-first (vectorised rows) and channel-last, against the direct
+// definition, including strides and maps narrower than the kernel's reach.
+TEST(VisionOps, DepthwiseConvolutionsMatchDirectDefinition) {
+  ThreadPool pool(test::max_threads());
+  struct Case { int64_t c, h, w; Conv2dShape s; };
+  const Case cases[] = {
+      {16, 9, 13, {3, 3, 1, 1, 16}}, {5, 8, 7, {3, 3, 2, 1, 5}}, {3, 2, 1, {3, 3, 1, 1, 3}}, {4, 6, 6, {5, 5, 1, 2, 4}},
+  };
+  for (const Case& cs : cases) {
+    const auto x = test::gaussian(size_t(cs.c * cs.h * cs.w), 41);
+    const auto wt = test::gaussian(size_t(cs.c * cs.s.kernel_h * cs.s.kernel_w), 42);
+    const auto bias = test::gaussian(size_t(cs.c), 43);
+    const Tensor w = f32_tensor(wt, {cs.c, 1, cs.s.kernel_h, cs.s.kernel_w});
+    const auto ref = conv_ref(x, cs.c, cs.h, cs.w, wt, cs.c, bias, cs.s);
+    std::vector<float> y(ref.size());
+    conv2d(x.data(), cs.c, cs.h, cs.w, w, bias.data(), cs.s, y.data(), pool);
+    EXPECT_LT(max_abs_diff(y, ref), 1e-5) << "channel-first c=" << cs.c;
+    // Channel-last: the same map as [H, W, C].
+    const int64_t oh = conv_output_size(cs.h, cs.s.kernel_h, cs.s.stride, cs.s.pad);
+    const int64_t ow = conv_output_size(cs.w, cs.s.kernel_w, cs.s.stride, cs.s.pad);
+    std::vector<float> xl(x.size()), yl(ref.size());
+    for (int64_t c = 0; c < cs.c; ++c)
+      for (int64_t p = 0; p < cs.h * cs.w; ++p) xl[size_t(p * cs.c + c)] = x[size_t(c * cs.h * cs.w + p)];
+    depthwise_conv2d_channels_last(xl.data(), cs.c, cs.h, cs.w, w, bias.data(), cs.s, yl.data(), pool);
+    std::vector<float> back(yl.size());
+    for (int64_t c = 0; c < cs.c; ++c)
+      for (int64_t p = 0; p < oh * ow; ++p) back[size_t(c * oh * ow + p)] = yl[size_t(p * cs.c + c)];
+    EXPECT_LT(max_abs_diff(back, ref), 1e-5) << "channel-last c=" << cs.c;
+  }
 }
 
 }  // namespace

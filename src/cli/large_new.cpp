@@ -1,0 +1,40 @@
+// Every allocation of 1 MiB or more in the edgerun executable is served by one LargeBlockCache
+// (huge-page-backed, reused after release; core/large_blocks.h says why). Only the executable
+// does this: the library leaves an embedding application's allocator alone. Left out under
+// AddressSanitizer, which has to see every allocation.
+#include <cstdlib>
+#include <new>
+
+#include "core/large_blocks.h"
+
+#if !defined(__SANITIZE_ADDRESS__)
+
+namespace {
+
+// Never destroyed: blocks may still be released by static destructors at exit.
+edgerun::LargeBlockCache& large_blocks() {
+  alignas(edgerun::LargeBlockCache) static unsigned char storage[sizeof(edgerun::LargeBlockCache)];
+  static edgerun::LargeBlockCache* cache = new (storage) edgerun::LargeBlockCache(size_t(512) << 20);
+  return *cache;
+}
+
+void* allocate(std::size_t n) {
+  void* p = n >= edgerun::LargeBlockCache::kMinSize ? large_blocks().allocate(n) : std::malloc(n ? n : 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void release(void* p) noexcept {
+  if (p && !large_blocks().release(p)) std::free(p);
+}
+
+}  // namespace
+
+void* operator new(std::size_t n) { return allocate(n); }
+void* operator new[](std::size_t n) { return allocate(n); }
+void operator delete(void* p) noexcept { release(p); }
+void operator delete[](void* p) noexcept { release(p); }
+void operator delete(void* p, std::size_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t) noexcept { release(p); }
+
+#endif
