@@ -276,9 +276,14 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
 
 }  // namespace
 
-void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
-            const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
-  if (s.groups == channels && s.groups > 1) return depthwise_conv2d(x, channels, h, w, weight, bias, s, y, pool);
+void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight, const float* bias,
+            const Conv2dShape& s, float* y, ThreadPool& pool, MapLayout in, MapLayout out) {
+  const bool in_last = in == MapLayout::kChannelLast, out_last = out == MapLayout::kChannelLast;
+  if (s.groups == channels && s.groups > 1) {
+    if (in != out) throw Error("conv '" + weight.name + "': a depthwise convolution keeps its map's layout");
+    if (in_last) return depthwise_conv2d_channels_last(x, channels, h, w, weight, bias, s, y, pool);
+    return depthwise_conv2d(x, channels, h, w, weight, bias, s, y, pool);
+  }
   if (s.groups != 1) throw Error("conv '" + weight.name + "': groups other than 1 or depthwise are not supported");
   if (weight.shape.size() != 4) throw Error("conv weight '" + weight.name + "' is not 4-D");
   const int64_t out_ch = weight.dim(0);
@@ -286,20 +291,41 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
   const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
   if (oh <= 0 || ow <= 0) throw Error("conv '" + weight.name + "': input smaller than the kernel");
-  // y[O, pixels] = W[O, C·kh·kw] · colsᵀ, with cols one row per output pixel holding its receptive
-  // field in the weight's (c, ky, kx) order: the GEMM writes the channel-first map directly. A
-  // 1×1 stride-1 convolution reads x itself as the packed operand (no im2col copy).
-  const int64_t patch = channels * s.kernel_h * s.kernel_w, pixels = oh * ow;
-  thread_local PackedPanels packed_cols;
-  PackedPanels& packed = packed_cols;
-  if (s.kernel_h == 1 && s.kernel_w == 1 && s.stride == 1 && s.pad == 0) {
-    pack_panels(x, 1, h * w, pixels, channels, packed, pool);
-  } else {
-    std::unique_ptr<float[]> cols(new float[size_t(pixels * patch)]);  // every entry written below
+  // A GEMM of cols [pixels, patch] (each output pixel's receptive field) with the weight as
+  // [O, patch]. A channel-first input gives patches in the weight's own (c, ky, kx) order; a
+  // channel-last one in (ky, kx, c) order — whole runs of C values — with the weight reordered
+  // to match. A 1×1 stride-1 convolution needs no patches: x itself is the operand.
+  const int64_t taps = s.kernel_h * s.kernel_w, patch = channels * taps, pixels = oh * ow;
+  const bool pointwise = taps == 1 && s.stride == 1 && s.pad == 0;
+  std::vector<float> reordered;
+  Tensor w_rows = reshaped(weight, {out_ch, patch});
+  if (in_last && taps > 1) {
+    const std::vector<float> wf = tensor_to_f32(weight);
+    reordered.resize(wf.size());
+    for (int64_t o = 0; o < out_ch; ++o)
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t t = 0; t < taps; ++t) reordered[size_t((o * taps + t) * channels + c)] = wf[size_t((o * channels + c) * taps + t)];
+    w_rows.dtype = DType::F32;
+    w_rows.data = reinterpret_cast<const uint8_t*>(reordered.data());
+    w_rows.nbytes = reordered.size() * sizeof(float);
+  }
+  std::unique_ptr<float[]> cols_buffer;
+  const float* cols = x;  // [pixels, patch] row-major, unless pointwise with a channel-first input
+  if (!pointwise || (!in_last && out_last)) {
+    cols_buffer.reset(new float[size_t(pixels * patch)]);  // every entry written below
     pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
       for (int64_t oy = y0; oy < y1; ++oy)
         for (int64_t ox = 0; ox < ow; ++ox) {
-          float* row = cols.get() + (oy * ow + ox) * patch;
+          float* row = cols_buffer.get() + (oy * ow + ox) * patch;
+          if (in_last) {
+            for (int64_t ky = 0; ky < s.kernel_h; ++ky)
+              for (int64_t kx = 0; kx < s.kernel_w; ++kx, row += channels) {
+                const int64_t iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+                if (iy >= 0 && iy < h && ix >= 0 && ix < w) std::copy_n(x + (iy * w + ix) * channels, channels, row);
+                else std::fill_n(row, channels, 0.0f);
+              }
+            continue;
+          }
           for (int64_t c = 0; c < channels; ++c)
             for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
               const int64_t iy = oy * s.stride - s.pad + ky;
@@ -311,9 +337,23 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
             }
         }
     });
-    pack_panels(cols.get(), patch, 1, pixels, patch, packed, pool);
+    cols = cols_buffer.get();
   }
-  const std::vector<float> wf = tensor_to_f32(weight);
+  if (out_last) {
+    // y[pixels, O] = cols · Wᵀ: the weight is the packed operand, the activations are read in place.
+    gemm_f32(cols, pixels, w_rows, y, pool);
+    if (bias)
+      pool.parallel_for(pixels, [&](int64_t p0, int64_t p1, int) {
+        for (int64_t p = p0; p < p1; ++p) add_inplace(y + p * out_ch, bias, out_ch);
+      }, 256);
+    return;
+  }
+  // y[O, pixels] = W · colsᵀ: the GEMM writes the channel-first map directly.
+  thread_local PackedPanels packed_cols;
+  PackedPanels& packed = packed_cols;
+  if (pointwise && !in_last) pack_panels(x, 1, h * w, pixels, channels, packed, pool);  // x is colsᵀ
+  else pack_panels(cols, patch, 1, pixels, patch, packed, pool);
+  const std::vector<float> wf = reordered.empty() ? tensor_to_f32(weight) : std::move(reordered);
   gemm_packed(wf.data(), patch, out_ch, packed, y, pixels, pool);
   if (bias)
     for (int64_t o = 0; o < out_ch; ++o)
@@ -340,29 +380,32 @@ void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, in
     throw Error("transposed conv weight '" + weight.name + "' has shape " + weight.shape_string() +
                 ", expected [" + std::to_string(channels) + ", out, k, k]");
   const int64_t out_ch = weight.dim(1), k = weight.dim(2);
-  // Each input pixel writes its own k×k block: y_block = Wᵀ·x_pixel, a matmul of the pixels
-  // [H·W, C] against the weight transposed to [(o, ky, kx), C].
+  // Each input pixel writes its own k×k block of pixels: out[pixel, (ky, kx, o)] = Σ_c x[pixel, c]·W[c, o, ky, kx],
+  // one matmul of the pixels against the weight rearranged to [(ky, kx, o), C].
   const std::vector<float> wf = tensor_to_f32(weight);
-  const int64_t taps = out_ch * k * k;
-  std::vector<float> wt(size_t(taps * channels)), xt(size_t(h * w * channels)), out(size_t(h * w * taps));
-  transpose(wf.data(), channels, taps, wt.data());
-  transpose(x, channels, h * w, xt.data());
+  const int64_t taps = k * k * out_ch;
+  std::vector<float> wt(size_t(taps * channels));
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t o = 0; o < out_ch; ++o)
+      for (int64_t t = 0; t < k * k; ++t) wt[size_t((t * out_ch + o) * channels + c)] = wf[size_t((c * out_ch + o) * k * k + t)];
+  const std::unique_ptr<float[]> out(new float[size_t(h * w * taps)]);  // fully written by the matmul
   Tensor wt_view;
   wt_view.name = weight.name;
   wt_view.dtype = DType::F32;
   wt_view.shape = {taps, channels};
   wt_view.data = reinterpret_cast<const uint8_t*>(wt.data());
   wt_view.nbytes = wt.size() * sizeof(float);
-  matmul(xt.data(), h * w, wt_view, out.data(), pool);
-  const int64_t oh = h * k, ow = w * k;
-  for (int64_t o = 0; o < out_ch; ++o)
-    for (int64_t iy = 0; iy < h; ++iy)
-      for (int64_t ix = 0; ix < w; ++ix) {
-        const float* taps_of_pixel = out.data() + (iy * w + ix) * taps + o * k * k;
-        for (int64_t ky = 0; ky < k; ++ky)
-          for (int64_t kx = 0; kx < k; ++kx)
-            y[(o * oh + iy * k + ky) * ow + ix * k + kx] = taps_of_pixel[ky * k + kx] + (bias ? bias[o] : 0.0f);
-      }
+  matmul(x, h * w, wt_view, out.get(), pool);
+  const int64_t ow = w * k;
+  pool.parallel_for(h, [&](int64_t y0, int64_t y1, int) {
+    for (int64_t iy = y0; iy < y1; ++iy)
+      for (int64_t ix = 0; ix < w; ++ix)
+        for (int64_t t = 0; t < k * k; ++t) {
+          const float* src = out.get() + (iy * w + ix) * taps + t * out_ch;
+          float* dst = y + ((iy * k + t / k) * ow + ix * k + t % k) * out_ch;
+          for (int64_t o = 0; o < out_ch; ++o) dst[o] = src[o] + (bias ? bias[o] : 0.0f);
+        }
+  });
 }
 
 namespace {
@@ -378,7 +421,7 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
                     int64_t heads, int64_t head_dim, float scale, float* out, ThreadPool& pool,
                     const AttentionBias* bias) {
   const int64_t out_stride = heads * head_dim;
-  if (nq < kGemmMinRows) {  // a few queries (SAM's prompt tokens): row by row
+  if (nq < kGemmMinRows || nk < 32) {  // a few queries or keys (SAM's prompt tokens): row by row
     pool.parallel_for(heads * nq, [&](int64_t i0, int64_t i1, int) {
       std::vector<float> scores(static_cast<size_t>(nk));
       for (int64_t i = i0; i < i1; ++i) {

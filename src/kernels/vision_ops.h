@@ -46,15 +46,21 @@ struct Conv2dShape {
 inline int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
   return (in + 2 * pad - kernel) / stride + 1;
 }
-// nn.Conv2d on x [C, H, W] with weight [O, C/groups, kh, kw] (zero padding); y [O, H', W'].
-void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
-            const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
+// How a feature map of one image is stored: [C, H, W] (PyTorch's) or [H, W, C] (token rows).
+enum class MapLayout { kChannelFirst, kChannelLast };
+// nn.Conv2d with weight [O, C/groups, kh, kw] (zero padding) on x [C, H, W] or [H, W, C] into
+// y [O, H', W'] or [H', W', O]. A channel-last output makes the weight the GEMM's packed operand
+// and reads the activations in place, so vision encoders keep their maps channel-last; a
+// depthwise convolution keeps its input's layout.
+void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight, const float* bias,
+            const Conv2dShape& s, float* y, ThreadPool& pool, MapLayout in = MapLayout::kChannelFirst,
+            MapLayout out = MapLayout::kChannelFirst);
 // A depthwise convolution (weight [C, 1, kh, kw]) on a channel-last map x [H, W, C] → y [H', W', C]
 // (TinyViT's local conv runs on token rows, so no transposes are needed around it).
 void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
                                     const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
-// nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k];
-// x [C, H, W] → y [O, H·k, W·k].
+// nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k], on
+// channel-last maps: x [H, W, C] → y [H·k, W·k, O].
 void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
                                  const Tensor& weight, const float* bias, float* y, ThreadPool& pool);
 

@@ -366,8 +366,8 @@ ImageU8 resize_pil(const ImageU8& image, int out_width, int out_height, Resample
 
 // ---- PyTorch's bilinear interpolation -----------------------------------------------------
 
-void interpolate_bilinear(const float* src, int64_t channels, int64_t in_h, int64_t in_w, float* dst,
-                          int64_t out_h, int64_t out_w) {
+void interpolate_bilinear_region(const float* src, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int64_t rows,
+                                 int64_t cols, float* dst, ThreadPool& pool) {
   // Source coordinate of an output pixel's centre, clamped at 0 (align_corners=False).
   const auto source = [](int64_t o, int64_t in, int64_t out, int64_t& i0, int64_t& i1, float& frac) {
     const float scale = float(in) / float(out);
@@ -376,26 +376,31 @@ void interpolate_bilinear(const float* src, int64_t channels, int64_t in_h, int6
     i1 = std::min(i0 + 1, in - 1);
     frac = s - float(i0);
   };
-  std::vector<int64_t> x0(static_cast<size_t>(out_w)), x1(static_cast<size_t>(out_w));
-  std::vector<float> fx(static_cast<size_t>(out_w));
-  for (int64_t x = 0; x < out_w; ++x) source(x, in_w, out_w, x0[size_t(x)], x1[size_t(x)], fx[size_t(x)]);
-  for (int64_t c = 0; c < channels; ++c) {
-    const float* plane = src + c * in_h * in_w;
-    float* out = dst + c * out_h * out_w;
-    for (int64_t y = 0; y < out_h; ++y) {
+  std::vector<int64_t> x0(static_cast<size_t>(cols)), x1(static_cast<size_t>(cols));
+  std::vector<float> fx(static_cast<size_t>(cols));
+  for (int64_t x = 0; x < cols; ++x) source(x, in_w, out_w, x0[size_t(x)], x1[size_t(x)], fx[size_t(x)]);
+  pool.parallel_for(rows, [&](int64_t y_begin, int64_t y_end, int) {
+    for (int64_t y = y_begin; y < y_end; ++y) {
       int64_t y0, y1;
       float fy;
       source(y, in_h, out_h, y0, y1, fy);
-      const float* r0 = plane + y0 * in_w;
-      const float* r1 = plane + y1 * in_w;
-      for (int64_t x = 0; x < out_w; ++x) {
+      const float* r0 = src + y0 * in_w;
+      const float* r1 = src + y1 * in_w;
+      for (int64_t x = 0; x < cols; ++x) {
         const float a = fx[size_t(x)];
         const float top = (1.0f - a) * r0[x0[size_t(x)]] + a * r0[x1[size_t(x)]];
         const float bottom = (1.0f - a) * r1[x0[size_t(x)]] + a * r1[x1[size_t(x)]];
-        out[y * out_w + x] = (1.0f - fy) * top + fy * bottom;
+        dst[y * cols + x] = (1.0f - fy) * top + fy * bottom;
       }
     }
-  }
+  }, 16);
+}
+
+void interpolate_bilinear(const float* src, int64_t channels, int64_t in_h, int64_t in_w, float* dst,
+                          int64_t out_h, int64_t out_w) {
+  ThreadPool serial(1);
+  for (int64_t c = 0; c < channels; ++c)
+    interpolate_bilinear_region(src + c * in_h * in_w, in_h, in_w, out_h, out_w, out_h, out_w, dst + c * out_h * out_w, serial);
 }
 
 }  // namespace edgerun

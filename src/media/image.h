@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
+
 namespace edgerun {
 
 // 8-bit pixels, row-major, `channels` interleaved (3 = RGB, 1 = gray).
@@ -47,5 +49,9 @@ ImageU8 crop(const ImageU8& image, int x, int y, int width, int height);
 // `channels` maps [in_h, in_w] (row-major, channel after channel) to [out_h, out_w].
 void interpolate_bilinear(const float* src, int64_t channels, int64_t in_h, int64_t in_w, float* dst,
                           int64_t out_h, int64_t out_w);
+// Of one map's [out_h, out_w] resize only the top-left rows × cols (dst has row stride cols),
+// rows split across the pool: what SAM keeps of its mask upscaling before cropping the padding.
+void interpolate_bilinear_region(const float* src, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int64_t rows,
+                                 int64_t cols, float* dst, ThreadPool& pool);
 
 }  // namespace edgerun

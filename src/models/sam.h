@@ -97,11 +97,12 @@ class SamPromptDecoder {
   std::vector<float> positional_encoding(float x, float y) const;  // normalised coords → [256]
   std::vector<float> sparse_embeddings(const SamImageGeometry& g, const SamPrompt& p, int64_t& n) const;
   std::vector<float> dense_embeddings(const SamPrompt& p, ThreadPool& pool) const;
-  std::vector<float> dense_positional_encoding() const;
+  std::vector<float> dense_positional_encoding() const;  // [pixel, channel], computed once (dense_pe_)
 
   SamConfig cfg_;
   const WeightStore& w_;
   std::vector<float> gaussian_;  // [2, 128]
+  std::vector<float> dense_pe_;  // the image side's positional encoding, the same for every prompt
   std::vector<std::vector<float>> point_embeddings_;  // 4 × [256]
   std::vector<float> not_a_point_, no_mask_, iou_token_, mask_tokens_;
   std::vector<Block> blocks_;
@@ -125,6 +126,16 @@ struct SamVitConfig {
   double eps = 1e-6, neck_eps = 1e-6;
 };
 SamVitConfig sam_vit_config_from_weights(const WeightStore& w, const std::string& prefix = "image_encoder.");
+
+// The neck both SAM image encoders end with: 1×1 conv, LayerNorm2d, 3×3 conv, LayerNorm2d, from
+// the encoder's channel-last [grid², C] tokens to the channel-first [out, grid, grid] embedding.
+struct SamNeck {
+  const Tensor *conv1 = nullptr, *conv2 = nullptr;
+  std::vector<float> norm1_w, norm1_b, norm2_w, norm2_b;
+  float eps = 1e-6f;
+  static SamNeck load(const WeightStore& w, const std::string& prefix, int64_t in_channels, int64_t out_channels, double eps);
+  void apply(const float* tokens, int64_t grid, float* out, ThreadPool& pool) const;
+};
 
 // What SAM's image encoders share: a [3, 1024, 1024] normalised, padded image in, the
 // [256, 64, 64] embedding out.
@@ -155,7 +166,7 @@ class SamVitEncoder : public SamImageEncoder {
   std::string prefix_;
   std::vector<float> patch_bias_, pos_embed_;
   std::vector<Block> blocks_;
-  std::vector<float> neck_norm1_w_, neck_norm1_b_, neck_norm2_w_, neck_norm2_b_;
+  SamNeck neck_;
 };
 
 // SamPredictor.set_image's input: the resized RGB image (long side `size`), normalised with the

@@ -3,6 +3,7 @@
 // predictor.py, as MODELS.md §7.1 describes them).
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "core/error.h"
 #include "kernels/matmul.h"
@@ -127,6 +128,7 @@ SamPromptDecoder::SamPromptDecoder(const SamConfig& config, const WeightStore& w
   w_.get("prompt_encoder.mask_downscaling.6.weight", {D, cfg_.mask_in_chans, 1, 1});
   if (hypernetworks_[0].back().weight->dim(0) != D / 8) fail(w_.source(), "hypernetwork outputs must have prompt_embed_dim / 8 channels");
   if (iou_head_.back().weight->dim(0) != cfg_.mask_tokens()) fail(w_.source(), "the IoU head must predict one score per mask token");
+  dense_pe_ = dense_positional_encoding();
 }
 
 // q [nq, D] attends to k/v [nk, D] through the projections (internal width internal_dim).
@@ -259,9 +261,13 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
 
   // Image side as [pixel, channel]: embedding + dense prompt; positions from the dense PE.
   std::vector<float> keys = dense_embeddings(prompt, pool);
-  for (int64_t c = 0; c < D; ++c)
-    for (int64_t px = 0; px < P; ++px) keys[size_t(px * D + c)] += image_embedding[c * P + px];
-  const std::vector<float> key_pe = dense_positional_encoding();
+  constexpr int64_t kTile = 32;  // + the embedding, transposed a tile of pixels at a time
+  pool.parallel_for(P / kTile + (P % kTile != 0), [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t c = 0; c < D; ++c)
+        for (int64_t px = t * kTile; px < std::min(P, (t + 1) * kTile); ++px) keys[size_t(px * D + c)] += image_embedding[c * P + px];
+  });
+  const std::vector<float>& key_pe = dense_pe_;
 
   const auto plus = [](const std::vector<float>& a, const std::vector<float>& b) {
     std::vector<float> s(a.size());
@@ -269,8 +275,10 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
     return s;
   };
   const auto add_norm = [&](std::vector<float>& x, const std::vector<float>& delta, const Norm& n, int64_t rows) {
-    add_inplace(x.data(), delta.data(), int64_t(x.size()));
-    layernorm(x.data(), rows, D, n.weight.data(), n.bias.data(), eps, x.data());
+    pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
+      add_inplace(x.data() + r0 * D, delta.data() + r0 * D, (r1 - r0) * D);
+      layernorm(x.data() + r0 * D, r1 - r0, D, n.weight.data(), n.bias.data(), eps, x.data() + r0 * D);
+    }, 16);
   };
   std::vector<float> tok_delta(size_t(T * D)), img_delta(size_t(P * D));
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -302,20 +310,19 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
     add_norm(queries, tok_delta, final_norm_, T);
   }
 
-  // Upscale the image side to [D/8, 256, 256] and read each mask token's hyper-weights off it.
-  std::vector<float> src(size_t(D * P));
-  for (int64_t px = 0; px < P; ++px)
-    for (int64_t c = 0; c < D; ++c) src[size_t(c * P + px)] = keys[size_t(px * D + c)];
+  // Upscale the image side (channel-last throughout, as the keys are) to [256·256, D/8] and
+  // read each mask token's hyper-weights off it.
   const int64_t c1 = D / 4, c2 = D / 8, g1 = 2 * G;
-  std::vector<float> up1(size_t(c1 * g1 * g1)), up2(size_t(c2 * L * L));
+  const std::unique_ptr<float[]> up1(new float[size_t(g1 * g1 * c1)]), up2(new float[size_t(L * L * c2)]);  // fully written
   const std::vector<float> b0 = f32(w_, "mask_decoder.output_upscaling.0.bias", c1);
   const std::vector<float> b3 = f32(w_, "mask_decoder.output_upscaling.3.bias", c2);
   const Norm n1 = norm("mask_decoder.output_upscaling.1", c1);
-  conv_transpose2d_nonoverlap(src.data(), D, G, G, w_.get("mask_decoder.output_upscaling.0.weight"), b0.data(), up1.data(), pool);
-  layernorm_channels(up1.data(), c1, g1 * g1, n1.weight.data(), n1.bias.data(), float(cfg_.layer_norm2d_eps), up1.data());
-  gelu_erf(up1.data(), int64_t(up1.size()));
-  conv_transpose2d_nonoverlap(up1.data(), c1, g1, g1, w_.get("mask_decoder.output_upscaling.3.weight"), b3.data(), up2.data(), pool);
-  gelu_erf(up2.data(), int64_t(up2.size()));
+  conv_transpose2d_nonoverlap(keys.data(), D, G, G, w_.get("mask_decoder.output_upscaling.0.weight"), b0.data(), up1.get(), pool);
+  // LayerNorm2d over the channels of each pixel: a row LayerNorm in this layout.
+  layernorm(up1.get(), g1 * g1, c1, n1.weight.data(), n1.bias.data(), float(cfg_.layer_norm2d_eps), up1.get(), pool);
+  gelu_erf(up1.get(), g1 * g1 * c1, pool);
+  conv_transpose2d_nonoverlap(up1.get(), c1, g1, g1, w_.get("mask_decoder.output_upscaling.3.weight"), b3.data(), up2.get(), pool);
+  gelu_erf(up2.get(), L * L * c2, pool);
 
   std::vector<float> iou_all(size_t(cfg_.mask_tokens()));
   mlp(iou_head_, queries.data(), iou_all.data(), pool);
@@ -326,27 +333,28 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
     std::vector<float> hyper(static_cast<size_t>(c2));
     mlp(hypernetworks_[size_t(first + m)], queries.data() + (1 + first + m) * D, hyper.data(), pool);
     float* dst = out.low_res_logits.data() + m * L * L;
-    for (int64_t c = 0; c < c2; ++c) {
-      const float h = hyper[size_t(c)];
-      const float* plane = up2.data() + c * L * L;
-      for (int64_t px = 0; px < L * L; ++px) dst[px] += h * plane[px];
-    }
+    pool.parallel_for(L * L, [&](int64_t p0, int64_t p1, int) {
+      for (int64_t px = p0; px < p1; ++px) {
+        float acc = 0.0f;  // channel order, as the reference's sum over the hypernetwork's outputs
+        for (int64_t c = 0; c < c2; ++c) acc += hyper[size_t(c)] * up2[size_t(px * c2 + c)];
+        dst[px] = acc;
+      }
+    }, 1024);
     out.iou.push_back(iou_all[size_t(first + m)]);
   }
 
-  // Post-processing: 256 → image_size, crop the padding, → original size, threshold.
-  const int64_t S = cfg_.image_size;
-  std::vector<float> full(size_t(S * S)), cropped(size_t(g.resized_h * g.resized_w)), orig(size_t(g.original_h * g.original_w));
-  out.height = g.original_h;
-  out.width = g.original_w;
-  out.masks.resize(size_t(out.count * g.original_h * g.original_w));
+  // Post-processing: 256 → image_size, crop the padding, → original size, threshold. Only the
+  // part of the first resize that survives the crop is computed.
+  const int64_t S = cfg_.image_size, rh = g.resized_h, rw = g.resized_w, oh = g.original_h, ow = g.original_w;
+  const std::unique_ptr<float[]> cropped(new float[size_t(rh * rw)]), orig(new float[size_t(oh * ow)]);  // fully written
+  out.height = oh;
+  out.width = ow;
+  out.masks.resize(size_t(out.count * oh * ow));
   for (int64_t m = 0; m < out.count; ++m) {
-    interpolate_bilinear(out.low_res_logits.data() + m * L * L, 1, L, L, full.data(), S, S);
-    for (int64_t y = 0; y < g.resized_h; ++y)
-      std::copy_n(full.data() + y * S, g.resized_w, cropped.data() + y * g.resized_w);
-    interpolate_bilinear(cropped.data(), 1, g.resized_h, g.resized_w, orig.data(), g.original_h, g.original_w);
-    uint8_t* mask = out.masks.data() + m * g.original_h * g.original_w;
-    for (size_t i = 0; i < orig.size(); ++i) mask[i] = orig[i] > cfg_.mask_threshold ? 1 : 0;
+    interpolate_bilinear_region(out.low_res_logits.data() + m * L * L, L, L, S, S, rh, rw, cropped.get(), pool);
+    interpolate_bilinear_region(cropped.get(), rh, rw, oh, ow, oh, ow, orig.get(), pool);
+    uint8_t* mask = out.masks.data() + m * oh * ow;
+    for (int64_t i = 0; i < oh * ow; ++i) mask[i] = orig[size_t(i)] > cfg_.mask_threshold ? 1 : 0;
   }
   return out;
 }

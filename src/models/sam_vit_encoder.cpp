@@ -3,6 +3,7 @@
 // decomposed relative positions, and the neck down to 256 channels.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "core/error.h"
 #include "kernels/matmul.h"
@@ -62,13 +63,7 @@ SamVitEncoder::SamVitEncoder(const SamVitConfig& config, const WeightStore& weig
     b.rel_w = tensor_to_f32(w_.get(p + "attn.rel_pos_w", {2 * side - 1, cfg_.head_dim}));
     blocks_.push_back(std::move(b));
   }
-  const int64_t O = cfg_.out_chans;
-  w_.get(prefix_ + "neck.0.weight", {O, C, 1, 1});
-  w_.get(prefix_ + "neck.2.weight", {O, O, 3, 3});
-  neck_norm1_w_ = tensor_to_f32(w_.get(prefix_ + "neck.1.weight"), O);
-  neck_norm1_b_ = tensor_to_f32(w_.get(prefix_ + "neck.1.bias"), O);
-  neck_norm2_w_ = tensor_to_f32(w_.get(prefix_ + "neck.3.weight"), O);
-  neck_norm2_b_ = tensor_to_f32(w_.get(prefix_ + "neck.3.bias"), O);
+  neck_ = SamNeck::load(w_, prefix_ + "neck.", C, cfg_.out_chans, cfg_.neck_eps);
 }
 
 namespace {
@@ -116,7 +111,7 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
   const int64_t C = cfg_.embed_dim, G = cfg_.grid, P = G * G;
   const float eps = float(cfg_.eps);
   // Patch embedding → tokens [P, C] + absolute positions.
-  std::vector<float> fmap(size_t(C * P)), x(size_t(P * C)), xn(size_t(P * C)), delta(size_t(P * C));
+  std::vector<float> x(size_t(P * C)), xn(size_t(P * C)), delta(size_t(P * C));
   patch_embed(w_.get(prefix_ + "patch_embed.proj.weight"), patch_bias_.data(), image, G * cfg_.patch, G * cfg_.patch,
               x.data(), pool);
   add_inplace(x.data(), pos_embed_.data(), P * C);
@@ -132,15 +127,31 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
     add_inplace(x.data(), delta.data(), P * C);
   }
 
-  // Neck: 1×1 conv, LayerNorm2d, 3×3 conv, LayerNorm2d (channel-first).
-  const int64_t O = cfg_.out_chans;
-  for (int64_t px = 0; px < P; ++px)
-    for (int64_t c = 0; c < C; ++c) fmap[size_t(c * P + px)] = x[size_t(px * C + c)];
-  std::vector<float> n1(size_t(O * P));
-  conv2d(fmap.data(), C, G, G, w_.get(prefix_ + "neck.0.weight"), nullptr, {1, 1, 1, 0, 1}, n1.data(), pool);
-  layernorm_channels(n1.data(), O, P, neck_norm1_w_.data(), neck_norm1_b_.data(), float(cfg_.neck_eps), n1.data());
-  conv2d(n1.data(), O, G, G, w_.get(prefix_ + "neck.2.weight"), nullptr, {3, 3, 1, 1, 1}, out, pool);
-  layernorm_channels(out, O, P, neck_norm2_w_.data(), neck_norm2_b_.data(), float(cfg_.neck_eps), out);
+  neck_.apply(x.data(), G, out, pool);
+}
+
+SamNeck SamNeck::load(const WeightStore& w, const std::string& prefix, int64_t in_channels, int64_t out_channels, double eps) {
+  SamNeck n;
+  n.conv1 = &w.get(prefix + "0.weight", {out_channels, in_channels, 1, 1});
+  n.conv2 = &w.get(prefix + "2.weight", {out_channels, out_channels, 3, 3});
+  n.norm1_w = tensor_to_f32(w.get(prefix + "1.weight"), out_channels);
+  n.norm1_b = tensor_to_f32(w.get(prefix + "1.bias"), out_channels);
+  n.norm2_w = tensor_to_f32(w.get(prefix + "3.weight"), out_channels);
+  n.norm2_b = tensor_to_f32(w.get(prefix + "3.bias"), out_channels);
+  n.eps = float(eps);
+  return n;
+}
+
+void SamNeck::apply(const float* tokens, int64_t grid, float* out, ThreadPool& pool) const {
+  const int64_t C = conv1->dim(1), O = conv1->dim(0), P = grid * grid;
+  const std::unique_ptr<float[]> mid(new float[size_t(P * O)]);  // fully written by the conv
+  conv2d(tokens, C, grid, grid, *conv1, nullptr, {1, 1, 1, 0, 1}, mid.get(), pool, MapLayout::kChannelLast,
+         MapLayout::kChannelLast);
+  // LayerNorm2d normalises each pixel over its channels: a row LayerNorm of the channel-last map.
+  layernorm(mid.get(), P, O, norm1_w.data(), norm1_b.data(), eps, mid.get(), pool);
+  conv2d(mid.get(), O, grid, grid, *conv2, nullptr, {3, 3, 1, 1, 1}, out, pool, MapLayout::kChannelLast,
+         MapLayout::kChannelFirst);
+  layernorm_channels(out, O, P, norm2_w.data(), norm2_b.data(), eps, out);
 }
 
 std::string SamVitEncoder::describe() const {

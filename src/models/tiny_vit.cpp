@@ -23,11 +23,6 @@ std::vector<int64_t> int_list(const json& v, const std::string& where) {
   return out;
 }
 
-// [C, P] ↔ [P, C]
-void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
-}
 
 }  // namespace
 
@@ -82,17 +77,17 @@ TinyVitEncoder::ConvBn TinyVitEncoder::conv_bn(const std::string& name, int64_t 
 }
 
 void TinyVitEncoder::run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y,
-                                 ThreadPool& pool) const {
-  conv2d(x, channels, h, w, *c.weight, nullptr, c.shape, y, pool);
-  const int64_t oh = conv_output_size(h, c.shape.kernel_h, c.shape.stride, c.shape.pad);
-  const int64_t ow = conv_output_size(w, c.shape.kernel_w, c.shape.stride, c.shape.pad);
-  pool.parallel_for(c.weight->dim(0), [&](int64_t o0, int64_t o1, int) {
-    for (int64_t o = o0; o < o1; ++o) {
-      float* plane = y + o * oh * ow;
-      const float scale = c.scale[size_t(o)], shift = c.shift[size_t(o)];
-      for (int64_t i = 0; i < oh * ow; ++i) plane[i] = plane[i] * scale + shift;
+                                 ThreadPool& pool, MapLayout in) const {
+  conv2d(x, channels, h, w, *c.weight, nullptr, c.shape, y, pool, in, MapLayout::kChannelLast);
+  const int64_t pixels = conv_output_size(h, c.shape.kernel_h, c.shape.stride, c.shape.pad) *
+                         conv_output_size(w, c.shape.kernel_w, c.shape.stride, c.shape.pad);
+  const int64_t out = c.weight->dim(0);
+  pool.parallel_for(pixels, [&](int64_t p0, int64_t p1, int) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* row = y + p * out;
+      for (int64_t o = 0; o < out; ++o) row[o] = row[o] * c.scale[size_t(o)] + c.shift[size_t(o)];
     }
-  });
+  }, 64);
 }
 
 TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& weights, const std::string& prefix)
@@ -158,12 +153,7 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
     stages_.push_back(std::move(s));
   }
   if (resolution != 64) fail(w_.source(), "the TinyViT stages end at " + std::to_string(resolution) + "², SAM needs 64²");
-  w_.get(p + "neck.0.weight", {256, cfg_.embed_dims.back(), 1, 1});
-  w_.get(p + "neck.2.weight", {256, 256, 3, 3});
-  neck_norm1_w_ = tensor_to_f32(w_.get(p + "neck.1.weight"), 256);
-  neck_norm1_b_ = tensor_to_f32(w_.get(p + "neck.1.bias"), 256);
-  neck_norm2_w_ = tensor_to_f32(w_.get(p + "neck.3.weight"), 256);
-  neck_norm2_b_ = tensor_to_f32(w_.get(p + "neck.3.bias"), 256);
+  neck_ = SamNeck::load(w_, p + "neck.", cfg_.embed_dims.back(), 256, cfg_.neck_eps);
 }
 
 // tokens [H·W, C]: windowed attention (its own LayerNorm inside, zero padding to whole windows
@@ -187,12 +177,8 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   linear(att, P, *b.proj, b.proj_b.data(), delta, pool);
   add_inplace(tokens.data(), delta, P * C);
   // Local conv (depthwise, with its BatchNorm) on the token grid; it replaces the tokens.
-  depthwise_conv2d_channels_last(tokens.data(), C, H, H, *b.local_conv.weight, nullptr, b.local_conv.shape, delta, pool);
-  pool.parallel_for(P, [&](int64_t p0, int64_t p1, int) {
-    for (int64_t p = p0; p < p1; ++p)
-      for (int64_t c = 0; c < C; ++c)
-        tokens[size_t(p * C + c)] = delta[p * C + c] * b.local_conv.scale[size_t(c)] + b.local_conv.shift[size_t(c)];
-  }, 64);
+  run_conv_bn(b.local_conv, tokens.data(), C, H, H, delta, pool);
+  std::copy_n(delta, P * C, tokens.data());
   // MLP.
   layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), eps, normed, pool);
   gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, normed, P, delta, pool);
@@ -200,21 +186,22 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
 }
 
 void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
+  // Every map is channel-last ([pixels, C], i.e. token rows) from the first conv on.
   const int64_t in = cfg_.img_size, half = in / 2, quarter = in / 4;
-  // Stem: two stride-2 convs (GELU between) → [C0, 256, 256].
-  std::vector<float> a(size_t(stem1_.weight->dim(0) * half * half));
-  run_conv_bn(stem1_, image, 3, in, in, a.data(), pool);
-  gelu_erf(a.data(), int64_t(a.size()), pool);
-  std::vector<float> x(size_t(cfg_.embed_dims[0] * quarter * quarter));  // channel-first in stage 0
-  run_conv_bn(stem2_, a.data(), stem1_.weight->dim(0), half, half, x.data(), pool);
+  // Stem: two stride-2 convs (GELU between) → [256², C0].
+  const int64_t stem_channels = stem1_.weight->dim(0);
+  const std::unique_ptr<float[]> a(new float[size_t(stem_channels * half * half)]);  // fully written
+  run_conv_bn(stem1_, image, 3, in, in, a.get(), pool, MapLayout::kChannelFirst);
+  gelu_erf(a.get(), stem_channels * half * half, pool);
+  std::vector<float> x(size_t(cfg_.embed_dims[0] * quarter * quarter));
+  run_conv_bn(stem2_, a.get(), stem_channels, half, half, x.data(), pool);
 
-  std::vector<float> tokens;  // [H·W, C] from stage 1 on
   for (size_t si = 0; si < stages_.size(); ++si) {
     const Stage& s = stages_[si];
     const int64_t H = s.resolution, P = H * H;
     if (si == 0) {
       // MBConv: 1×1 expand, GELU, depthwise 3×3, GELU, 1×1 project, residual, GELU. The
-      // [hidden, 256, 256] buffers are large: allocated once for all blocks, never zero-filled.
+      // [256², hidden] buffers are large: allocated once for all blocks, never zero-filled.
       std::unique_ptr<float[]> e, d;
       int64_t capacity = 0;
       std::vector<float> y(x.size());
@@ -238,29 +225,20 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
       const int64_t P_C = P * s.dim;
       BlockScratch scratch{std::unique_ptr<float[]>(new float[size_t(P_C)]), std::unique_ptr<float[]>(new float[size_t(3 * P_C)]),
                            std::unique_ptr<float[]>(new float[size_t(P_C)]), std::unique_ptr<float[]>(new float[size_t(P_C)])};
-      for (const Block& b : s.blocks) run_block(s, b, tokens, scratch, pool);
-      x.resize(tokens.size());
-      transpose(tokens.data(), P, s.dim, x.data());
+      for (const Block& b : s.blocks) run_block(s, b, x, scratch, pool);
     }
     if (s.merge.empty()) break;
-    // Patch merging on the map: 1×1, GELU, depthwise 3×3 (strided), GELU, 1×1.
+    // Patch merging: 1×1, GELU, depthwise 3×3 (strided), GELU, 1×1.
     const int64_t D = s.merge[0].weight->dim(0), R = s.out_resolution;
-    std::vector<float> m1(size_t(D * P)), m2(size_t(D * R * R)), m3(size_t(D * R * R));
-    run_conv_bn(s.merge[0], x.data(), s.dim, H, H, m1.data(), pool);
-    gelu_erf(m1.data(), int64_t(m1.size()), pool);
-    run_conv_bn(s.merge[1], m1.data(), D, H, H, m2.data(), pool);
-    gelu_erf(m2.data(), int64_t(m2.size()), pool);
-    run_conv_bn(s.merge[2], m2.data(), D, R, R, m3.data(), pool);
-    tokens.resize(m3.size());
-    transpose(m3.data(), D, R * R, tokens.data());
+    const std::unique_ptr<float[]> m1(new float[size_t(D * P)]), m2(new float[size_t(D * R * R)]);  // fully written
+    run_conv_bn(s.merge[0], x.data(), s.dim, H, H, m1.get(), pool);
+    gelu_erf(m1.get(), D * P, pool);
+    run_conv_bn(s.merge[1], m1.get(), D, H, H, m2.get(), pool);
+    gelu_erf(m2.get(), D * R * R, pool);
+    x.resize(size_t(D * R * R));
+    run_conv_bn(s.merge[2], m2.get(), D, R, R, x.data(), pool);
   }
-  // Neck on the final [C, 64, 64] map (x holds it channel-first).
-  const int64_t C = cfg_.embed_dims.back(), P = 64 * 64;
-  std::vector<float> n1(size_t(256 * P));
-  conv2d(x.data(), C, 64, 64, w_.get(prefix_ + "neck.0.weight"), nullptr, {1, 1, 1, 0, 1}, n1.data(), pool);
-  layernorm_channels(n1.data(), 256, P, neck_norm1_w_.data(), neck_norm1_b_.data(), float(cfg_.neck_eps), n1.data());
-  conv2d(n1.data(), 256, 64, 64, w_.get(prefix_ + "neck.2.weight"), nullptr, {3, 3, 1, 1, 1}, out, pool);
-  layernorm_channels(out, 256, P, neck_norm2_w_.data(), neck_norm2_b_.data(), float(cfg_.neck_eps), out);
+  neck_.apply(x.data(), 64, out, pool);
 }
 
 std::string TinyVitEncoder::describe() const {

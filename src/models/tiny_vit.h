@@ -59,8 +59,10 @@ class TinyVitEncoder : public SamImageEncoder {
   };
 
   ConvBn conv_bn(const std::string& name, int64_t kernel, int64_t stride, int64_t pad, bool depthwise) const;
-  // x [C_in, H, W] → y [C_out, H', W'] through the conv and its BatchNorm.
-  void run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y, ThreadPool& pool) const;
+  // y [H'·W', C_out] (channel-last) through the conv and its BatchNorm, from x [H·W, C_in], or from
+  // x [C_in, H, W] when `in` says so (the image).
+  void run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y, ThreadPool& pool,
+                   MapLayout in = MapLayout::kChannelLast) const;
   // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.
   struct BlockScratch {
     std::unique_ptr<float[]> normed, qkv, attended, delta;
@@ -72,7 +74,7 @@ class TinyVitEncoder : public SamImageEncoder {
   std::string prefix_;
   ConvBn stem1_, stem2_;
   std::vector<Stage> stages_;
-  std::vector<float> neck_norm1_w_, neck_norm1_b_, neck_norm2_w_, neck_norm2_b_;
+  SamNeck neck_;
 };
 
 }  // namespace edgerun

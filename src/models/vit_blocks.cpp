@@ -44,11 +44,9 @@ void patch_embed(const Tensor& weight, const float* bias, const float* image, in
                  ThreadPool& pool) {
   if (weight.shape.size() != 4 || weight.dim(2) != weight.dim(3))
     fail("patch embedding", "'" + weight.name + "' is not a square convolution kernel");
-  const int64_t C = weight.dim(0), p = weight.dim(2), P = (h / p) * (w / p);
-  std::vector<float> fmap(size_t(C * P));
-  conv2d(image, weight.dim(1), h, w, weight, bias, {p, p, p, 0, 1}, fmap.data(), pool);
-  for (int64_t px = 0; px < P; ++px)
-    for (int64_t c = 0; c < C; ++c) tokens[px * C + c] = fmap[size_t(c * P + px)];
+  const int64_t p = weight.dim(2);
+  conv2d(image, weight.dim(1), h, w, weight, bias, {p, p, p, 0, 1}, tokens, pool, MapLayout::kChannelFirst,
+         MapLayout::kChannelLast);
 }
 
 }  // namespace edgerun

@@ -97,6 +97,20 @@ TEST(VisionOps, GeluVariants) {
   EXPECT_LT(max_abs_diff(t, rt), 1e-5);
 }
 
+// [C, P] → [P, C] and back.
+std::vector<float> channels_last(const std::vector<float>& x, int64_t channels, int64_t pixels) {
+  std::vector<float> y(x.size());
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) y[size_t(p * channels + c)] = x[size_t(c * pixels + p)];
+  return y;
+}
+std::vector<float> channels_first(const std::vector<float>& x, int64_t channels, int64_t pixels) {
+  std::vector<float> y(x.size());
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t p = 0; p < pixels; ++p) y[size_t(c * pixels + p)] = x[size_t(p * channels + c)];
+  return y;
+}
+
 std::vector<double> conv_ref(const std::vector<float>& x, int64_t c, int64_t h, int64_t w,
                              const std::vector<float>& wt, int64_t o, const std::vector<float>& bias,
                              const Conv2dShape& s) {
@@ -141,6 +155,22 @@ TEST(VisionOps, Conv2dMatchesDirectDefinition) {
     std::vector<float> y(ref.size());
     conv2d(x.data(), cs.c, cs.h, cs.w, wtensor, bias.data(), cs.s, y.data(), pool);
     EXPECT_LT(max_abs_diff(y, ref), 1e-4) << "c=" << cs.c << " k=" << cs.s.kernel_h << " groups=" << cs.s.groups;
+    // Every pair of layouts (a depthwise convolution keeps its layout).
+    const int64_t oh = conv_output_size(cs.h, cs.s.kernel_h, cs.s.stride, cs.s.pad);
+    const int64_t ow = conv_output_size(cs.w, cs.s.kernel_w, cs.s.stride, cs.s.pad);
+    const auto x_last = channels_last(x, cs.c, cs.h * cs.w);
+    for (const auto& [in, out] : {std::pair{MapLayout::kChannelLast, MapLayout::kChannelLast},
+                                  std::pair{MapLayout::kChannelFirst, MapLayout::kChannelLast},
+                                  std::pair{MapLayout::kChannelLast, MapLayout::kChannelFirst}}) {
+      if (cs.s.groups > 1 && in != out) continue;
+      std::vector<float> yl(ref.size());
+      conv2d(in == MapLayout::kChannelLast ? x_last.data() : x.data(), cs.c, cs.h, cs.w, wtensor, bias.data(), cs.s,
+             yl.data(), pool, in, out);
+      const auto y_first = out == MapLayout::kChannelLast ? channels_first(yl, cs.o, oh * ow) : yl;
+      EXPECT_LT(max_abs_diff(y_first, ref), 1e-4)
+          << "c=" << cs.c << " k=" << cs.s.kernel_h << " in_last=" << (in == MapLayout::kChannelLast)
+          << " out_last=" << (out == MapLayout::kChannelLast);
+    }
   }
 }
 
@@ -157,6 +187,7 @@ TEST(VisionOps, Conv2dRejectsWrongWeightShape) {
   }
 }
 
+// Channel-last in and out: x [h, w, c] → y [h·k, w·k, o].
 TEST(VisionOps, TransposedConvMatchesDirectDefinition) {
   ThreadPool pool(2);
   const int64_t c = 6, o = 4, k = 2, h = 5, w = 3;
@@ -169,8 +200,8 @@ TEST(VisionOps, TransposedConvMatchesDirectDefinition) {
       for (int64_t ox = 0; ox < w * k; ++ox) {
         double acc = bias[oc];
         for (int64_t ic = 0; ic < c; ++ic)
-          acc += double(x[(ic * h + oy / k) * w + ox / k]) * wt[((ic * o + oc) * k + oy % k) * k + ox % k];
-        ref[(oc * h * k + oy) * w * k + ox] = acc;
+          acc += double(x[((oy / k) * w + ox / k) * c + ic]) * wt[((ic * o + oc) * k + oy % k) * k + ox % k];
+        ref[(oy * w * k + ox) * o + oc] = acc;
       }
   std::vector<float> y(ref.size());
   conv_transpose2d_nonoverlap(x.data(), c, h, w, f32_tensor(wt, {c, o, k, k}), bias.data(), y.data(), pool);
@@ -316,14 +347,10 @@ TEST(VisionOps, DepthwiseConvolutionsMatchDirectDefinition) {
     // Channel-last: the same map as [H, W, C].
     const int64_t oh = conv_output_size(cs.h, cs.s.kernel_h, cs.s.stride, cs.s.pad);
     const int64_t ow = conv_output_size(cs.w, cs.s.kernel_w, cs.s.stride, cs.s.pad);
-    std::vector<float> xl(x.size()), yl(ref.size());
-    for (int64_t c = 0; c < cs.c; ++c)
-      for (int64_t p = 0; p < cs.h * cs.w; ++p) xl[size_t(p * cs.c + c)] = x[size_t(c * cs.h * cs.w + p)];
+    const auto xl = channels_last(x, cs.c, cs.h * cs.w);
+    std::vector<float> yl(ref.size());
     depthwise_conv2d_channels_last(xl.data(), cs.c, cs.h, cs.w, w, bias.data(), cs.s, yl.data(), pool);
-    std::vector<float> back(yl.size());
-    for (int64_t c = 0; c < cs.c; ++c)
-      for (int64_t p = 0; p < oh * ow; ++p) back[size_t(c * oh * ow + p)] = yl[size_t(p * cs.c + c)];
-    EXPECT_LT(max_abs_diff(back, ref), 1e-5) << "channel-last c=" << cs.c;
+    EXPECT_LT(max_abs_diff(channels_first(yl, cs.c, oh * ow), ref), 1e-5) << "channel-last c=" << cs.c;
   }
 }
 
