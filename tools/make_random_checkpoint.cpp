@@ -8,7 +8,9 @@
 // (fp8 adds the quantization_config the FP8 Ministral 3 repos carry). Vision-language configs
 // (Mistral3ForConditionalGeneration) get their text decoder only, under the nested names;
 // SmolVLM (idefics3 / smolvlm) configs get the vision tower and connector as well. The tokenizer,
-// processor and template files next to the config are copied along.
+// processor and template files next to the config are copied along. A SAM config ("model_type":
+// "sam", "variant": "vit", as in ../shared/golden/sam) gets the whole official state_dict (image
+// encoder, prompt encoder, mask decoder), so ViT-B/L/H can be benchmarked at their real sizes.
 // --dtype fp8 writes the Linear weights of the decoder layers as F8_E4M3 with a scalar
 // weight_scale_inv and activation_scale each, embeddings / norms / lm_head in BF16, as the
 // Ministral 3 Instruct (FP8) release. --tokenizer copies a tokenizer.json, or a tekken.json
@@ -72,6 +74,106 @@ std::vector<uint8_t> random_values(Rng& rng, int64_t n, DType type, Kind kind, f
   return bytes;
 }
 
+int64_t int_field(const json& c, const char* key, const std::string& file) {
+  if (!c.contains(key) || !c[key].is_number_integer()) fail(file, std::string("'") + key + "' must be an integer");
+  return c[key].get<int64_t>();
+}
+
+// The official Sam.state_dict() of a SAM ViT config.
+std::vector<Spec> sam_specs(const json& c, const std::string& file) {
+  const int64_t C = int_field(c, "encoder_embed_dim", file), depth = int_field(c, "encoder_depth", file);
+  const int64_t hd = int_field(c, "encoder_head_dim", file), window = int_field(c, "encoder_window_size", file);
+  const int64_t patch = int_field(c, "vit_patch_size", file), grid = int_field(c, "image_embedding_size", file);
+  const int64_t D = int_field(c, "prompt_embed_dim", file), mlp = int_field(c, "decoder_mlp_dim", file);
+  const int64_t mask_in = int_field(c, "mask_in_chans", file), masks = int_field(c, "num_multimask_outputs", file) + 1;
+  const int64_t I = D / int_field(c, "decoder_attention_downsample_rate", file), iou_hidden = int_field(c, "iou_head_hidden_dim", file);
+  const int64_t F = int64_t(json_number_or(c, "encoder_mlp_ratio", 4.0, file) * double(C));
+  std::vector<bool> global(size_t(depth), false);
+  for (const json& g : c.value("encoder_global_attn_indexes", json::array()))
+    if (g.is_number_integer() && g.get<int64_t>() >= 0 && g.get<int64_t>() < depth) global[size_t(g.get<int64_t>())] = true;
+  std::vector<Spec> s;
+  const auto norm = [&](const std::string& n, int64_t d) {
+    s.push_back({n + ".weight", {d}, Kind::Norm});
+    s.push_back({n + ".bias", {d}, Kind::Bias});
+  };
+  const auto linear = [&](const std::string& n, int64_t out, int64_t in) {
+    s.push_back({n + ".weight", {out, in}, Kind::Linear});
+    s.push_back({n + ".bias", {out}, Kind::Bias});
+  };
+  const std::string e = "image_encoder.";
+  s.push_back({e + "pos_embed", {1, grid, grid, C}, Kind::Embedding});
+  s.push_back({e + "patch_embed.proj.weight", {C, 3, patch, patch}, Kind::Linear});
+  s.push_back({e + "patch_embed.proj.bias", {C}, Kind::Bias});
+  for (int64_t b = 0; b < depth; ++b) {
+    const std::string p = e + "blocks." + std::to_string(b) + ".";
+    const int64_t side = global[size_t(b)] ? grid : window;
+    norm(p + "norm1", C);
+    s.push_back({p + "attn.rel_pos_h", {2 * side - 1, hd}, Kind::Embedding});
+    s.push_back({p + "attn.rel_pos_w", {2 * side - 1, hd}, Kind::Embedding});
+    linear(p + "attn.qkv", 3 * C, C);
+    linear(p + "attn.proj", C, C);
+    norm(p + "norm2", C);
+    linear(p + "mlp.lin1", F, C);
+    linear(p + "mlp.lin2", C, F);
+  }
+  s.push_back({e + "neck.0.weight", {D, C, 1, 1}, Kind::Linear});
+  norm(e + "neck.1", D);
+  s.push_back({e + "neck.2.weight", {D, D, 3, 3}, Kind::Linear});
+  norm(e + "neck.3", D);
+  const std::string pe = "prompt_encoder.";
+  s.push_back({pe + "pe_layer.positional_encoding_gaussian_matrix", {2, D / 2}, Kind::Embedding});
+  for (int i = 0; i < 4; ++i) s.push_back({pe + "point_embeddings." + std::to_string(i) + ".weight", {1, D}, Kind::Embedding});
+  s.push_back({pe + "not_a_point_embed.weight", {1, D}, Kind::Embedding});
+  s.push_back({pe + "mask_downscaling.0.weight", {mask_in / 4, 1, 2, 2}, Kind::Linear});
+  s.push_back({pe + "mask_downscaling.0.bias", {mask_in / 4}, Kind::Bias});
+  norm(pe + "mask_downscaling.1", mask_in / 4);
+  s.push_back({pe + "mask_downscaling.3.weight", {mask_in, mask_in / 4, 2, 2}, Kind::Linear});
+  s.push_back({pe + "mask_downscaling.3.bias", {mask_in}, Kind::Bias});
+  norm(pe + "mask_downscaling.4", mask_in);
+  s.push_back({pe + "mask_downscaling.6.weight", {D, mask_in, 1, 1}, Kind::Linear});
+  s.push_back({pe + "mask_downscaling.6.bias", {D}, Kind::Bias});
+  s.push_back({pe + "no_mask_embed.weight", {1, D}, Kind::Embedding});
+  const std::string t = "mask_decoder.transformer.";
+  const auto attention = [&](const std::string& n, int64_t inner) {
+    linear(n + ".q_proj", inner, D);
+    linear(n + ".k_proj", inner, D);
+    linear(n + ".v_proj", inner, D);
+    linear(n + ".out_proj", D, inner);
+  };
+  for (int64_t l = 0; l < int_field(c, "decoder_transformer_depth", file); ++l) {
+    const std::string p = t + "layers." + std::to_string(l) + ".";
+    attention(p + "self_attn", D);
+    norm(p + "norm1", D);
+    attention(p + "cross_attn_token_to_image", I);
+    norm(p + "norm2", D);
+    linear(p + "mlp.lin1", mlp, D);
+    linear(p + "mlp.lin2", D, mlp);
+    norm(p + "norm3", D);
+    norm(p + "norm4", D);
+    attention(p + "cross_attn_image_to_token", I);
+  }
+  attention(t + "final_attn_token_to_image", I);
+  norm(t + "norm_final_attn", D);
+  const std::string m = "mask_decoder.";
+  s.push_back({m + "iou_token.weight", {1, D}, Kind::Embedding});
+  s.push_back({m + "mask_tokens.weight", {masks, D}, Kind::Embedding});
+  s.push_back({m + "output_upscaling.0.weight", {D, D / 4, 2, 2}, Kind::Linear});
+  s.push_back({m + "output_upscaling.0.bias", {D / 4}, Kind::Bias});
+  norm(m + "output_upscaling.1", D / 4);
+  s.push_back({m + "output_upscaling.3.weight", {D / 4, D / 8, 2, 2}, Kind::Linear});
+  s.push_back({m + "output_upscaling.3.bias", {D / 8}, Kind::Bias});
+  for (int64_t k = 0; k < masks; ++k) {
+    const std::string p = m + "output_hypernetworks_mlps." + std::to_string(k) + ".layers.";
+    linear(p + "0", D, D);
+    linear(p + "1", D, D);
+    linear(p + "2", D / 8, D);
+  }
+  const int64_t iou_depth = int_field(c, "iou_head_depth", file);
+  for (int64_t l = 0; l < iou_depth; ++l)
+    linear(m + "iou_prediction_head.layers." + std::to_string(l), l + 1 == iou_depth ? masks : iou_hidden, l == 0 ? D : iou_hidden);
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -94,7 +196,9 @@ int main(int argc, char** argv) {
     const DType type = dtype == "bf16" || fp8 ? DType::BF16 : dtype == "f16" ? DType::F16 : dtype == "f32" ? DType::F32
                                                                                  : (fail("--dtype", "expected bf16, f16, f32 or fp8"), DType::F32);
     json config = read_json_file(config_path);
-    const LlamaConfig c = llama_config_from_hf(config, config_path);
+    const bool sam = config.value("model_type", "") == "sam";
+    if (sam && config.value("variant", "") != "vit") fail(config_path, "only SAM ViT configs (\"variant\": \"vit\") are generated");
+    const LlamaConfig c = sam ? LlamaConfig{} : llama_config_from_hf(config, config_path);
     const json& text_config = c.vision_language ? config["text_config"] : config;
     const double stddev = json_number_or(text_config, "initializer_range", json_number_or(config, "initializer_range", 0.02, config_path),
                                          config_path);
@@ -102,10 +206,12 @@ int main(int argc, char** argv) {
     const float fp8_scale = float(8 * stddev / 448);
 
     const std::string& prefix = c.hf_prefix;
-    std::vector<Spec> specs = {{prefix + "embed_tokens.weight", {c.vocab_size, c.hidden_size}, Kind::Embedding},
-                               {prefix + "norm.weight", {c.hidden_size}, Kind::Norm}};
-    if (!c.tie_word_embeddings) specs.push_back({c.hf_lm_head, {c.vocab_size, c.hidden_size}, Kind::Embedding});
-    for (int64_t l = 0; l < c.n_layers; ++l) {
+    std::vector<Spec> specs;
+    if (sam) specs = sam_specs(config, config_path);
+    else specs = {{prefix + "embed_tokens.weight", {c.vocab_size, c.hidden_size}, Kind::Embedding},
+                  {prefix + "norm.weight", {c.hidden_size}, Kind::Norm}};
+    if (!sam && !c.tie_word_embeddings) specs.push_back({c.hf_lm_head, {c.vocab_size, c.hidden_size}, Kind::Embedding});
+    for (int64_t l = 0; !sam && l < c.n_layers; ++l) {
       const std::string p = prefix + "layers." + std::to_string(l) + ".";
       specs.push_back({p + "input_layernorm.weight", {c.hidden_size}, Kind::Norm});
       specs.push_back({p + "post_attention_layernorm.weight", {c.hidden_size}, Kind::Norm});

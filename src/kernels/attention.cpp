@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/quant.h"
+#include "kernels/fast_math.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
@@ -31,24 +32,6 @@ constexpr int64_t kTileRows = 64;
 // From this many query rows on, keys are transposed once per block for the score GEMM.
 constexpr int64_t kTransposeRows = 16;
 
-// e^x for x <= 0 (softmax arguments), vectorisable: 2^n * p(r) with r in [-ln2/2, ln2/2] and a
-// degree-6 polynomial (relative error ~2e-7); very negative x (including -inf) gives 0.
-inline float exp_nonpositive(float x) {
-  const float n = __builtin_roundevenf(x * 1.44269504f);
-  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
-  float p = 1.38888889e-3f;
-  p = p * r + 8.33333333e-3f;
-  p = p * r + 4.16666667e-2f;
-  p = p * r + 1.66666667e-1f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t e = int32_t(n < -126.0f ? -126.0f : n) + 127;
-  uint32_t bits = uint32_t(e) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return x < -87.0f ? 0.0f : p * scale;
-}
 
 // Converts positions [j0, j1) of one KV head to F32: values as rows vb[j - j0][d]; keys either
 // as rows kb[j - j0][d] or, for tiles with many query rows, transposed kb[d][j - j0] so the
@@ -112,7 +95,7 @@ void block_scores(const float* q, int64_t rows, int64_t hd, const float* kt, flo
 // masked) into the running max m and sum l, rescales the row's output o, and leaves the block's
 // probabilities in s (zero where masked, so a fully masked row adds nothing).
 EDGERUN_MULTIVERSION
-void softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t hd) {
+void softmax_step_portable(float* s, int64_t valid, float* m, float* l, float* o, int64_t hd) {
   if (valid <= 0) {
     std::fill(s, s + kKeyBlock, 0.0f);
     return;
@@ -120,10 +103,10 @@ void softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t
   float mb = s[0];
   for (int64_t j = 1; j < valid; ++j) mb = std::max(mb, s[j]);
   const float m_new = std::max(*m, mb);
-  const float correction = exp_nonpositive(*m - m_new);
+  const float correction = exp_approx(*m - m_new);
   float sum = 0;
   for (int64_t j = 0; j < kKeyBlock; ++j) {
-    const float e = j < valid ? exp_nonpositive(s[j] - m_new) : 0.0f;
+    const float e = j < valid ? exp_approx(s[j] - m_new) : 0.0f;
     s[j] = e;
     sum += e;
   }
@@ -131,6 +114,47 @@ void softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t
   *m = m_new;
   if (correction != 1.0f)
     for (int64_t d = 0; d < hd; ++d) o[d] *= correction;
+}
+
+#if defined(__x86_64__)
+// The same over the block's four vectors, lanes past `valid` masked off.
+__attribute__((target("avx512f"))) void softmax_step_avx512(float* s, int64_t valid, float* m, float* l, float* o,
+                                                            int64_t hd) {
+  static_assert(kKeyBlock == 64, "four vectors of sixteen scores");
+  if (valid <= 0) {
+    std::fill(s, s + kKeyBlock, 0.0f);
+    return;
+  }
+  __mmask16 live[4];
+  __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int i = 0; i < 4; ++i) {
+    const int64_t left = valid - 16 * i;
+    live[i] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+    mx = _mm512_mask_max_ps(mx, live[i], mx, _mm512_loadu_ps(s + 16 * i));
+  }
+  const float m_new = std::max(*m, _mm512_reduce_max_ps(mx));
+  const float correction = exp_approx(*m - m_new);
+  const __m512 shift = _mm512_set1_ps(m_new);
+  __m512 sum = _mm512_setzero_ps();
+  for (int i = 0; i < 4; ++i) {
+    const __m512 e = _mm512_maskz_mov_ps(live[i], exp_approx16(_mm512_sub_ps(_mm512_loadu_ps(s + 16 * i), shift)));
+    _mm512_storeu_ps(s + 16 * i, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  *l = *l * correction + _mm512_reduce_add_ps(sum);
+  *m = m_new;
+  if (correction != 1.0f)
+    for (int64_t d = 0; d < hd; ++d) o[d] *= correction;
+}
+#endif
+
+// The online softmax step, vectorised where the CPU allows.
+void softmax_step(float* s, int64_t valid, float* m, float* l, float* o, int64_t hd) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return softmax_step_avx512(s, valid, m, l, o, hd);
+#endif
+  softmax_step_portable(s, valid, m, l, o, hd);
 }
 
 // o[r][d] += Σ_j p[r][j] * vb[j][d]: four rows times 32 columns of o stay in registers while

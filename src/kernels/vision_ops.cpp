@@ -33,11 +33,22 @@ void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, cons
   for (int64_t r = 0; r < n; ++r) {
     const float* xr = x + r * dim;
     float* yr = y + r * dim;
+    // Two passes over 16 float lanes (vectorised), the lanes summed in double.
+    constexpr int kLanes = 16;
+    float lane[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= dim; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) lane[l] += xr[i + l];
     double sum = 0;
-    for (int64_t i = 0; i < dim; ++i) sum += xr[i];
+    for (; i < dim; ++i) sum += xr[i];
+    for (float v : lane) sum += v;
     const float mean = float(sum / double(dim));
+    float sq[kLanes] = {};
+    for (i = 0; i + kLanes <= dim; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) sq[l] += (xr[i + l] - mean) * (xr[i + l] - mean);
     double ss = 0;
-    for (int64_t i = 0; i < dim; ++i) ss += double(xr[i] - mean) * double(xr[i] - mean);
+    for (; i < dim; ++i) ss += double(xr[i] - mean) * double(xr[i] - mean);
+    for (float v : sq) ss += v;
     const float inv = 1.0f / std::sqrt(float(ss / double(dim)) + eps);
     for (int64_t i = 0; i < dim; ++i) yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i];
   }
@@ -441,21 +452,25 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
   // score block, not the whole [nq, nk] matrix, is materialised).
   struct Scratch {
     PackedPanels keys, values;
-    std::vector<float> scores;
+    std::vector<float> scores, scaled_queries;
   };
   const auto attend_head = [&](int64_t h, Scratch& sc, ThreadPool& p) {
     constexpr int64_t kQueryBlock = 256;
     sc.scores.resize(size_t(std::min(nq, kQueryBlock) * nk));
+    sc.scaled_queries.resize(size_t(std::min(nq, kQueryBlock) * head_dim));
     pack_panels(k.data + h * head_dim, k.stride, 1, nk, head_dim, sc.keys, p);
     pack_panels(v.data + h * head_dim, 1, v.stride, head_dim, nk, sc.values, p);
     for (int64_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
       const int64_t m = std::min(kQueryBlock, nq - q0);
       float* s = sc.scores.data();
-      gemm_packed(q.data + q0 * q.stride + h * head_dim, q.stride, m, sc.keys, s, nk, p);
+      // (q·scale)·kᵀ: scaling the block's queries costs head_dim per row, the scores nk.
+      float* qs = sc.scaled_queries.data();
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t d = 0; d < head_dim; ++d) qs[r * head_dim + d] = q.data[(q0 + r) * q.stride + h * head_dim + d] * scale;
+      gemm_packed(qs, head_dim, m, sc.keys, s, nk, p);
       p.parallel_for(m, [&](int64_t r0, int64_t r1, int) {
         for (int64_t r = r0; r < r1; ++r) {
           float* row = s + r * nk;
-          scale_inplace(row, scale, nk);
           if (bias) (*bias)(h, q0 + r, q.data + (q0 + r) * q.stride + h * head_dim, row);
           softmax(row, nk);
         }
@@ -463,9 +478,9 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
       gemm_packed(s, nk, m, sc.values, out + q0 * out_stride + h * head_dim, out_stride, p);
     }
   };
-  if (nq * nk <= 256 * 256 && heads > 1) {
-    // Small windows (SAM's 14×14, TinyViT's 7×7): one head per task, each computed serially,
-    // rather than a handful of tiny parallel regions per head.
+  if (heads > 1 && (nq * nk <= 256 * 256 || heads >= 2 * int64_t(pool.size()))) {
+    // Small windows (SAM's 14×14, TinyViT's 7×7), or enough heads to share out evenly: one head
+    // per task, each computed serially, rather than a dozen parallel regions per head.
     pool.parallel_for(heads, [&](int64_t h0, int64_t h1, int) {
       thread_local ThreadPool serial(1);
       thread_local Scratch sc;

@@ -47,15 +47,15 @@ Idefics3Vision::Idefics3Vision(const Idefics3Config& config, const WeightStore& 
                             cfg_.vision.hidden_size * r * r, /*bias_required=*/false);
 }
 
-void Idefics3Vision::tile_features(const float* pixels, float* features, ThreadPool& pool,
+void Idefics3Vision::tile_features(const float* pixels, int64_t tiles, float* features, ThreadPool& pool,
                                    const ActivationObserver* observe) const {
   const SiglipConfig& v = cfg_.vision;
-  const int64_t r = cfg_.scale_factor, C = v.hidden_size, T = cfg_.tokens_per_tile();
-  std::vector<float> patches(size_t(v.n_patches() * C)), shuffled(patches.size());
-  encoder_.encode(pixels, patches.data(), pool, observe);
-  pixel_shuffle(patches.data(), v.grid(), C, r, shuffled.data());
-  if (observe) (*observe)("pixel_shuffle", shuffled.data(), T, C * r * r);
-  projection_.apply(shuffled.data(), T, features, pool);
+  const int64_t r = cfg_.scale_factor, C = v.hidden_size, T = cfg_.tokens_per_tile(), P = v.n_patches();
+  std::vector<float> patches(size_t(tiles * P * C)), shuffled(patches.size());
+  encoder_.encode(pixels, tiles, patches.data(), pool, observe);
+  for (int64_t t = 0; t < tiles; ++t) pixel_shuffle(patches.data() + t * P * C, v.grid(), C, r, shuffled.data() + t * P * C);
+  if (observe) (*observe)("pixel_shuffle", shuffled.data(), tiles * T, C * r * r);
+  projection_.apply(shuffled.data(), tiles * T, features, pool);
 }
 
 }  // namespace edgerun

@@ -39,9 +39,11 @@ class Idefics3Vision {
   Idefics3Vision(const Idefics3Config& config, const WeightStore& weights);
   const Idefics3Config& config() const { return cfg_; }
 
-  // pixels [3, S, S] (S = vision.image_size) → features [tokens_per_tile, text_hidden]. The
-  // observer also sees "pixel_shuffle".
-  void tile_features(const float* pixels, float* features, ThreadPool& pool,
+  // pixels [tiles, 3, S, S] (S = vision.image_size) → features [tiles, tokens_per_tile,
+  // text_hidden]. The observer also sees "pixel_shuffle". Tiles are encoded together, so a
+  // batch of a few (kTileBatch) converts each weight once for all of them.
+  static constexpr int64_t kTileBatch = 4;
+  void tile_features(const float* pixels, int64_t tiles, float* features, ThreadPool& pool,
                      const ActivationObserver* observe = nullptr) const;
 
  private:

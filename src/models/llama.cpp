@@ -29,7 +29,7 @@ struct Names {
 };
 
 // Processing the prompt in chunks bounds the activation memory for long prompts.
-constexpr int64_t kMaxChunk = 256;
+constexpr int64_t kMaxChunk = 512;
 
 std::vector<float> norm_weights(const WeightStore& w, const std::string& name, int64_t n) {
   const Tensor& t = w.get(name, {n});

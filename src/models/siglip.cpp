@@ -59,32 +59,46 @@ SiglipEncoder::SiglipEncoder(const SiglipConfig& config, const WeightStore& w, c
   post_norm_ = load_layernorm(w, prefix + "post_layernorm", C, cfg_.layer_norm_eps);
 }
 
-void SiglipEncoder::encode(const float* pixels, float* out, ThreadPool& pool, const ActivationObserver* observe) const {
-  const int64_t C = cfg_.hidden_size, P = cfg_.n_patches(), hd = cfg_.head_dim();
+void SiglipEncoder::encode(const float* pixels, int64_t tiles, float* out, ThreadPool& pool,
+                           const ActivationObserver* observe) const {
+  const int64_t C = cfg_.hidden_size, P = cfg_.n_patches(), hd = cfg_.head_dim(), rows = tiles * P;
+  const int64_t tile_pixels = 3 * cfg_.image_size * cfg_.image_size;
   const auto seen = [&](const std::string& name, const float* data) {
-    if (observe) (*observe)(name, data, P, C);
+    if (observe) (*observe)(name, data, rows, C);
   };
-  // Full square tiles only: the NaViT bucketed position ids reduce to 0..P-1.
-  std::vector<float> x(size_t(P * C)), xn(x.size()), q(x.size()), k(x.size()), v(x.size()), att(x.size()), delta(x.size());
-  patch_embed(*patch_weight_, patch_bias_.data(), pixels, cfg_.image_size, cfg_.image_size, x.data(), pool);
-  add_inplace(x.data(), positions_.data(), P * C);
+  // Every token-wise step runs over the rows of all tiles at once (one weight conversion and
+  // packing per layer for the batch); attention stays within each tile. Full square tiles only:
+  // the NaViT bucketed position ids reduce to 0..P-1.
+  std::vector<float> x(size_t(rows * C)), xn(x.size()), q(x.size()), k(x.size()), v(x.size()), att(x.size()), delta(x.size());
+  for (int64_t t = 0; t < tiles; ++t) {
+    float* xt = x.data() + t * P * C;
+    patch_embed(*patch_weight_, patch_bias_.data(), pixels + t * tile_pixels, cfg_.image_size, cfg_.image_size, xt, pool);
+    add_inplace(xt, positions_.data(), P * C);
+  }
   seen("vision_embeddings", x.data());
   const float scale = float(1.0 / std::sqrt(double(hd)));
+  const auto residual = [&]() {
+    pool.parallel_for(rows * C, [&](int64_t i0, int64_t i1, int) { add_inplace(x.data() + i0, delta.data() + i0, i1 - i0); }, 16384);
+  };
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
-    l.norm1.apply(x.data(), P, xn.data());
-    l.q.apply(xn.data(), P, q.data(), pool);
-    l.k.apply(xn.data(), P, k.data(), pool);
-    l.v.apply(xn.data(), P, v.data(), pool);
-    attention_full({q.data(), C}, {k.data(), C}, {v.data(), C}, P, P, cfg_.n_heads, hd, scale, att.data(), pool);
-    l.out.apply(att.data(), P, delta.data(), pool);
-    add_inplace(x.data(), delta.data(), P * C);
-    l.norm2.apply(x.data(), P, xn.data());
-    gelu_mlp(l.fc1, l.fc2, cfg_.gelu, xn.data(), P, delta.data(), pool);
-    add_inplace(x.data(), delta.data(), P * C);
+    l.norm1.apply(x.data(), rows, xn.data(), pool);
+    l.q.apply(xn.data(), rows, q.data(), pool);
+    l.k.apply(xn.data(), rows, k.data(), pool);
+    l.v.apply(xn.data(), rows, v.data(), pool);
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t at = t * P * C;
+      attention_full({q.data() + at, C}, {k.data() + at, C}, {v.data() + at, C}, P, P, cfg_.n_heads, hd, scale,
+                     att.data() + at, pool);
+    }
+    l.out.apply(att.data(), rows, delta.data(), pool);
+    residual();
+    l.norm2.apply(x.data(), rows, xn.data(), pool);
+    gelu_mlp(l.fc1, l.fc2, cfg_.gelu, xn.data(), rows, delta.data(), pool);
+    residual();
     seen("encoder_layer" + std::to_string(i), x.data());
   }
-  post_norm_.apply(x.data(), P, out);
+  post_norm_.apply(x.data(), rows, out, pool);
   seen("post_layernorm", out);
 }
 

@@ -38,9 +38,11 @@ class SiglipEncoder {
   SiglipEncoder(const SiglipConfig& config, const WeightStore& weights, const std::string& prefix);
   const SiglipConfig& config() const { return cfg_; }
 
-  // pixels [channels, image_size, image_size] → out [n_patches, hidden_size]. The observer, when
-  // given, sees "vision_embeddings", "encoder_layer{i}" and "post_layernorm".
-  void encode(const float* pixels, float* out, ThreadPool& pool, const ActivationObserver* observe = nullptr) const;
+  // pixels [tiles, channels, image_size, image_size] → out [tiles, n_patches, hidden_size]. The
+  // observer, when given, sees "vision_embeddings", "encoder_layer{i}" and "post_layernorm" (all
+  // tiles' rows).
+  void encode(const float* pixels, int64_t tiles, float* out, ThreadPool& pool,
+              const ActivationObserver* observe = nullptr) const;
 
  private:
   struct Layer {

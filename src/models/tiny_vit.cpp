@@ -77,7 +77,7 @@ TinyVitEncoder::ConvBn TinyVitEncoder::conv_bn(const std::string& name, int64_t 
 }
 
 void TinyVitEncoder::run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y,
-                                 ThreadPool& pool, MapLayout in) const {
+                                 ThreadPool& pool, bool gelu, MapLayout in) const {
   conv2d(x, channels, h, w, *c.weight, nullptr, c.shape, y, pool, in, MapLayout::kChannelLast);
   const int64_t pixels = conv_output_size(h, c.shape.kernel_h, c.shape.stride, c.shape.pad) *
                          conv_output_size(w, c.shape.kernel_w, c.shape.stride, c.shape.pad);
@@ -87,6 +87,7 @@ void TinyVitEncoder::run_conv_bn(const ConvBn& c, const float* x, int64_t channe
       float* row = y + p * out;
       for (int64_t o = 0; o < out; ++o) row[o] = row[o] * c.scale[size_t(o)] + c.shift[size_t(o)];
     }
+    if (gelu) gelu_erf(y + p0 * out, (p1 - p0) * out);
   }, 64);
 }
 
@@ -175,14 +176,14 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   const WindowedQkv in{qkv, qkv + hd, qkv + 2 * hd, 3 * C, 3 * hd, pad, pad + hd, pad + 2 * hd};
   windowed_attention(in, H, s.window, s.heads, hd, 1.0f / std::sqrt(float(hd)), att, pool, &bias);
   linear(att, P, *b.proj, b.proj_b.data(), delta, pool);
-  add_inplace(tokens.data(), delta, P * C);
+  pool.parallel_for(P * C, [&](int64_t i0, int64_t i1, int) { add_inplace(tokens.data() + i0, delta + i0, i1 - i0); }, 16384);
   // Local conv (depthwise, with its BatchNorm) on the token grid; it replaces the tokens.
   run_conv_bn(b.local_conv, tokens.data(), C, H, H, delta, pool);
   std::copy_n(delta, P * C, tokens.data());
   // MLP.
   layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), eps, normed, pool);
   gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, normed, P, delta, pool);
-  add_inplace(tokens.data(), delta, P * C);
+  pool.parallel_for(P * C, [&](int64_t i0, int64_t i1, int) { add_inplace(tokens.data() + i0, delta + i0, i1 - i0); }, 16384);
 }
 
 void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
@@ -191,8 +192,7 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
   // Stem: two stride-2 convs (GELU between) → [256², C0].
   const int64_t stem_channels = stem1_.weight->dim(0);
   const std::unique_ptr<float[]> a(new float[size_t(stem_channels * half * half)]);  // fully written
-  run_conv_bn(stem1_, image, 3, in, in, a.get(), pool, MapLayout::kChannelFirst);
-  gelu_erf(a.get(), stem_channels * half * half, pool);
+  run_conv_bn(stem1_, image, 3, in, in, a.get(), pool, true, MapLayout::kChannelFirst);
   std::vector<float> x(size_t(cfg_.embed_dims[0] * quarter * quarter));
   run_conv_bn(stem2_, a.get(), stem_channels, half, half, x.data(), pool);
 
@@ -212,13 +212,13 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
           e.reset(new float[size_t(capacity)]);
           d.reset(new float[size_t(capacity)]);
         }
-        run_conv_bn(m[0], x.data(), s.dim, H, H, e.get(), pool);
-        gelu_erf(e.get(), hidden * P, pool);
-        run_conv_bn(m[1], e.get(), hidden, H, H, d.get(), pool);
-        gelu_erf(d.get(), hidden * P, pool);
+        run_conv_bn(m[0], x.data(), s.dim, H, H, e.get(), pool, true);
+        run_conv_bn(m[1], e.get(), hidden, H, H, d.get(), pool, true);
         run_conv_bn(m[2], d.get(), hidden, H, H, y.data(), pool);
-        add_inplace(y.data(), x.data(), int64_t(x.size()));
-        gelu_erf(y.data(), int64_t(y.size()), pool);
+        pool.parallel_for(int64_t(y.size()), [&](int64_t i0, int64_t i1, int) {  // residual, GELU
+          add_inplace(y.data() + i0, x.data() + i0, i1 - i0);
+          gelu_erf(y.data() + i0, i1 - i0);
+        }, 16384);
         x.swap(y);
       }
     } else {
@@ -231,10 +231,8 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
     // Patch merging: 1×1, GELU, depthwise 3×3 (strided), GELU, 1×1.
     const int64_t D = s.merge[0].weight->dim(0), R = s.out_resolution;
     const std::unique_ptr<float[]> m1(new float[size_t(D * P)]), m2(new float[size_t(D * R * R)]);  // fully written
-    run_conv_bn(s.merge[0], x.data(), s.dim, H, H, m1.get(), pool);
-    gelu_erf(m1.get(), D * P, pool);
-    run_conv_bn(s.merge[1], m1.get(), D, H, H, m2.get(), pool);
-    gelu_erf(m2.get(), D * R * R, pool);
+    run_conv_bn(s.merge[0], x.data(), s.dim, H, H, m1.get(), pool, true);
+    run_conv_bn(s.merge[1], m1.get(), D, H, H, m2.get(), pool, true);
     x.resize(size_t(D * R * R));
     run_conv_bn(s.merge[2], m2.get(), D, R, R, x.data(), pool);
   }

@@ -61,8 +61,9 @@ class TinyVitEncoder : public SamImageEncoder {
   ConvBn conv_bn(const std::string& name, int64_t kernel, int64_t stride, int64_t pad, bool depthwise) const;
   // y [H'·W', C_out] (channel-last) through the conv and its BatchNorm, from x [H·W, C_in], or from
   // x [C_in, H, W] when `in` says so (the image).
+  // With `gelu`, GELU follows the BatchNorm in the same pass.
   void run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y, ThreadPool& pool,
-                   MapLayout in = MapLayout::kChannelLast) const;
+                   bool gelu = false, MapLayout in = MapLayout::kChannelLast) const;
   // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.
   struct BlockScratch {
     std::unique_ptr<float[]> normed, qkv, attended, delta;

@@ -22,8 +22,8 @@ LinearLayer load_linear(const WeightStore& w, const std::string& prefix, int64_t
   return l;
 }
 
-void LayerNormLayer::apply(const float* x, int64_t n, float* y) const {
-  layernorm(x, n, int64_t(weight.size()), weight.data(), bias.data(), eps, y);
+void LayerNormLayer::apply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
+  layernorm(x, n, int64_t(weight.size()), weight.data(), bias.data(), eps, y, pool);
 }
 
 LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, int64_t dim, double eps) {

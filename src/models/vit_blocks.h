@@ -29,7 +29,7 @@ LinearLayer load_linear(const WeightStore& w, const std::string& prefix, int64_t
 struct LayerNormLayer {
   std::vector<float> weight, bias;
   float eps = 1e-6f;
-  void apply(const float* x, int64_t n, float* y) const;  // over the last dimension
+  void apply(const float* x, int64_t n, float* y, ThreadPool& pool) const;  // over the last dimension
 };
 LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, int64_t dim, double eps);
 

@@ -28,7 +28,9 @@ std::shared_ptr<const EncodedImage> encode_image(const VisionModel& vision, cons
   const auto t1 = std::chrono::steady_clock::now();
   const int64_t T = vision.config.tokens_per_tile(), H = vision.config.text_hidden, n = out->processed.n_tiles();
   out->features.resize(size_t(n * T * H));
-  for (int64_t i = 0; i < n; ++i) vision.tower->tile_features(out->processed.tile(i), out->features.data() + i * T * H, pool);
+  for (int64_t i = 0; i < n; i += Idefics3Vision::kTileBatch)
+    vision.tower->tile_features(out->processed.tile(i), std::min(Idefics3Vision::kTileBatch, n - i),
+                                out->features.data() + i * T * H, pool);
   out->preprocess_seconds = std::chrono::duration<double>(t1 - t0).count();
   out->tower_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return out;
@@ -112,7 +114,7 @@ std::shared_ptr<const EncodedVideo> encode_video(const VisionModel& vision, cons
   out->info = decode_video_frames(path, indices, [&](VideoFrame&& frame) {
     const ProcessedImage tile = idefics3_preprocess_frame(frame.image, vision.processor);
     out->features.resize(out->features.size() + size_t(T * H));
-    vision.tower->tile_features(tile.tile(0), out->features.data() + out->features.size() - size_t(T * H), pool);
+    vision.tower->tile_features(tile.tile(0), 1, out->features.data() + out->features.size() - size_t(T * H), pool);
     out->timestamps.push_back(frame.timestamp);
   });
   out->key = fnv1a64(out->features.data(), out->features.size() * sizeof(float));

@@ -98,13 +98,27 @@ TEST_F(SmolVlmGolden, VisionTowerMatchesStageByStage) {
   };
   ThreadPool pool(2);
   std::vector<float> features(size_t(64 * 32));
-  model_->vision->tower->tile_features(p.tile(0), features.data(), pool, &observe);
+  model_->vision->tower->tile_features(p.tile(0), 1, features.data(), pool, &observe);
   for (const char* stage : {"vision_embeddings", "encoder_layer0", "encoder_layer1", "post_layernorm", "pixel_shuffle"}) {
     ASSERT_TRUE(seen.count(stage)) << stage;
     EXPECT_LE(test::rel_to_max(seen[stage], expected_->floats(std::string("image1.tile0.") + stage)), kRelToMax) << stage;
   }
   const std::vector<float> want = expected_->floats("image1.features");
   EXPECT_LE(test::rel_to_max(features, std::vector<float>(want.begin(), want.begin() + 64 * 32)), kRelToMax);
+}
+
+// The tower encodes a few tiles together; each tile's features must not depend on its batch.
+TEST_F(SmolVlmGolden, TilesEncodedTogetherEqualTilesEncodedAlone) {
+  const ProcessedImage p = idefics3_preprocess(image(0), model_->vision->processor);
+  const int64_t n = std::min<int64_t>(3, p.n_tiles()), per_tile = 64 * 32;
+  ASSERT_GE(n, 2);
+  ThreadPool pool(2);
+  std::vector<float> together(static_cast<size_t>(n * per_tile)), alone(static_cast<size_t>(per_tile));
+  model_->vision->tower->tile_features(p.tile(0), n, together.data(), pool);
+  for (int64_t t = 0; t < n; ++t) {
+    model_->vision->tower->tile_features(p.tile(t), 1, alone.data(), pool);
+    EXPECT_EQ(std::vector<float>(together.begin() + t * per_tile, together.begin() + (t + 1) * per_tile), alone) << "tile " << t;
+  }
 }
 
 TEST_F(SmolVlmGolden, ConversationGivesTheExpectedIdsRowsLogitsAndGreedyTokens) {
