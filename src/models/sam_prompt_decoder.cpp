@@ -135,13 +135,15 @@ SamPromptDecoder::SamPromptDecoder(const SamConfig& config, const WeightStore& w
 void SamPromptDecoder::attend(const Attention& a, const float* q, int64_t nq, const float* k, const float* v, int64_t nk,
                               float* out, ThreadPool& pool) const {
   const int64_t I = a.internal_dim, heads = cfg_.decoder_heads, hd = I / heads;
-  std::vector<float> qp(size_t(nq * I)), kp(size_t(nk * I)), vp(size_t(nk * I)), att(size_t(nq * I));
-  edgerun::linear(q, nq, *a.q, a.q_bias.data(), qp.data(), pool);
-  edgerun::linear(k, nk, *a.k, a.k_bias.data(), kp.data(), pool);
-  edgerun::linear(v, nk, *a.v, a.v_bias.data(), vp.data(), pool);
-  attention_full({qp.data(), I}, {kp.data(), I}, {vp.data(), I}, nq, nk, heads, hd, 1.0f / std::sqrt(float(hd)),
-                 att.data(), pool);
-  edgerun::linear(att.data(), nq, *a.out, a.out_bias.data(), out, pool);
+  // Every element of these is written by the projections / the attention.
+  const std::unique_ptr<float[]> qp(new float[size_t(nq * I)]), kp(new float[size_t(nk * I)]), vp(new float[size_t(nk * I)]),
+      att(new float[size_t(nq * I)]);
+  edgerun::linear(q, nq, *a.q, a.q_bias.data(), qp.get(), pool);
+  edgerun::linear(k, nk, *a.k, a.k_bias.data(), kp.get(), pool);
+  edgerun::linear(v, nk, *a.v, a.v_bias.data(), vp.get(), pool);
+  attention_full({qp.get(), I}, {kp.get(), I}, {vp.get(), I}, nq, nk, heads, hd, 1.0f / std::sqrt(float(hd)), att.get(),
+                 pool);
+  edgerun::linear(att.get(), nq, *a.out, a.out_bias.data(), out, pool);
 }
 
 // Linear layers with ReLU between them, on one row.
@@ -269,9 +271,11 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
   });
   const std::vector<float>& key_pe = dense_pe_;
 
-  const auto plus = [](const std::vector<float>& a, const std::vector<float>& b) {
+  const auto plus = [&](const std::vector<float>& a, const std::vector<float>& b) {
     std::vector<float> s(a.size());
-    for (size_t i = 0; i < a.size(); ++i) s[i] = a[i] + b[i];
+    pool.parallel_for(int64_t(a.size()), [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) s[size_t(i)] = a[size_t(i)] + b[size_t(i)];
+    }, 16384);
     return s;
   };
   const auto add_norm = [&](std::vector<float>& x, const std::vector<float>& delta, const Norm& n, int64_t rows) {
