@@ -91,7 +91,8 @@ int run_sam_bench(const BenchArgs& a) {
 
 int run_bench(const BenchArgs& a) {
   if (!a.model.empty() && is_sam_model(a.model)) return run_sam_bench(a);
-  if (!a.image.empty()) fail("--image", "is for SAM models; " + a.model + " is a language model");
+  if (!a.image.empty())
+    fail("--image", "is for SAM models; " + (a.model.empty() ? std::string("the built-in model") : a.model) + " is a language model");
   LoadedModel m = open_model(a.model, LoadOptions{true, false, {}});
   ThreadPool pool(a.threads);
   BenchOptions opt;

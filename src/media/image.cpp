@@ -326,21 +326,36 @@ ImageU8 resample_axis(const ImageU8& in, const AxisWeights& a, bool horizontal, 
   out.height = horizontal ? rows : out_size;
   out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
   const int C = in.channels;
-  for (int y = 0; y < out.height; ++y)
-    for (int x = 0; x < out.width; ++x) {
-      const int o = horizontal ? x : y;
-      const int32_t* w = a.weights.data() + size_t(o) * size_t(a.taps);
-      uint8_t* dst = out.at(x, y);
-      for (int c = 0; c < C; ++c) {
-        int32_t acc = 1 << (kPrecisionBits - 1);
-        for (int i = 0; i < a.count[size_t(o)]; ++i) {
-          const int s = a.first[size_t(o)] + i;
-          const uint8_t* src = horizontal ? in.at(s, y + row_first) : in.at(x, s);
-          acc += int32_t(src[c]) * w[i];
+  if (horizontal) {
+    for (int y = 0; y < out.height; ++y) {
+      const uint8_t* row = in.at(0, y + row_first);
+      for (int x = 0; x < out.width; ++x) {
+        const int32_t* w = a.weights.data() + size_t(x) * size_t(a.taps);
+        const uint8_t* src = row + size_t(a.first[size_t(x)]) * size_t(C);
+        uint8_t* dst = out.at(x, y);
+        for (int c = 0; c < C; ++c) {
+          int32_t acc = 1 << (kPrecisionBits - 1);
+          for (int i = 0; i < a.count[size_t(x)]; ++i) acc += int32_t(src[i * C + c]) * w[i];
+          dst[c] = clip8(acc);
         }
-        dst[c] = clip8(acc);
       }
     }
+    return out;
+  }
+  // Vertical: whole rows at a time (integer sums, so the order of the taps does not matter).
+  const size_t row_bytes = size_t(in.width) * size_t(C);
+  std::vector<int32_t> acc(row_bytes);
+  for (int y = 0; y < out.height; ++y) {
+    const int32_t* w = a.weights.data() + size_t(y) * size_t(a.taps);
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int i = 0; i < a.count[size_t(y)]; ++i) {
+      const uint8_t* src = in.at(0, a.first[size_t(y)] + i);
+      const int32_t wi = w[i];
+      for (size_t k = 0; k < row_bytes; ++k) acc[k] += int32_t(src[k]) * wi;
+    }
+    uint8_t* dst = out.at(0, y);
+    for (size_t k = 0; k < row_bytes; ++k) dst[k] = clip8(acc[k]);
+  }
   return out;
 }
 

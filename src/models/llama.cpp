@@ -28,8 +28,12 @@ struct Names {
   }
 };
 
-// Processing the prompt in chunks bounds the activation memory for long prompts.
-constexpr int64_t kMaxChunk = 512;
+// Processing the prompt in chunks bounds the activation memory for long prompts: a chunk's
+// activations (x, norms, q/k/v, attention output, gate, up: F32 rows) stay within this budget,
+// between 256 and 2048 tokens. Bigger chunks convert each F16/BF16 weight fewer times per prompt;
+// a 3B model gets 512, SmolVLM-256M's decoder 2048.
+constexpr int64_t kChunkActivationBytes = int64_t(64) << 20;
+constexpr int64_t kMinChunk = 256, kMaxChunk = 2048;
 
 std::vector<float> norm_weights(const WeightStore& w, const std::string& name, int64_t n) {
   const Tensor& t = w.get(name, {n});
@@ -108,7 +112,10 @@ LlamaState LlamaModel::new_state(int64_t context, DType kv_type) const {
   return s;
 }
 
-int64_t LlamaModel::max_batch_tokens() { return kMaxChunk; }
+int64_t LlamaModel::max_batch_tokens() const {
+  const int64_t bytes_per_token = 4 * (2 * cfg_.hidden_size + 2 * cfg_.q_dim() + 2 * cfg_.kv_dim() + 2 * cfg_.intermediate_size);
+  return std::clamp(kChunkActivationBytes / bytes_per_token, kMinChunk, kMaxChunk);
+}
 
 void LlamaModel::check_chunk(const SequenceChunk& c) const {
   if (c.n <= 0) fail("forward", "no tokens to process");
@@ -129,8 +136,9 @@ void LlamaModel::embed_tokens(const int32_t* tokens, int64_t n, float* out) cons
 void LlamaModel::forward(const int32_t* tokens, int64_t n, LlamaState& state, ThreadPool& pool,
                          float* logits, bool all_logits, const float* embeddings) const {
   check_chunk({tokens, n, &state, logits, all_logits});
-  for (int64_t done = 0; done < n; done += kMaxChunk) {
-    const int64_t m = std::min(kMaxChunk, n - done);
+  const int64_t chunk = max_batch_tokens();
+  for (int64_t done = 0; done < n; done += chunk) {
+    const int64_t m = std::min(chunk, n - done);
     const bool last_chunk = done + m == n;
     float* out = all_logits ? logits + done * cfg_.vocab_size : last_chunk ? logits : nullptr;
     run_batch({{tokens + done, m, &state, out, all_logits, embeddings ? embeddings + done * cfg_.hidden_size : nullptr}}, pool);
@@ -145,7 +153,8 @@ void LlamaModel::forward_batch(const std::vector<SequenceChunk>& chunks, ThreadP
     for (size_t j = 0; j < i; ++j)
       if (chunks[j].state == chunks[i].state) fail("forward", "a batch holds the same sequence twice");
   }
-  if (total > kMaxChunk) fail("forward", "a batch of " + std::to_string(total) + " tokens is over the limit of " + std::to_string(kMaxChunk));
+  if (total > max_batch_tokens())
+    fail("forward", "a batch of " + std::to_string(total) + " tokens is over the limit of " + std::to_string(max_batch_tokens()));
   if (total > 0) run_batch(chunks, pool);
 }
 
@@ -167,11 +176,22 @@ void LlamaModel::run_batch(const std::vector<SequenceChunk>& chunks, ThreadPool&
     else embed_tokens(chunks[c].tokens, chunks[c].n, &x[first_row[c] * H]);
   }
   const AttentionShape shape{cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, float(1.0 / std::sqrt(double(cfg_.head_dim)))};
+  // Row-wise steps (norms, SwiGLU, residuals) split across the pool for prompt chunks; a
+  // decode step's single row stays on the calling thread.
+  const auto rows_parallel = [&](int64_t rows, const auto& per_row) {
+    if (rows < 16) {
+      for (int64_t t = 0; t < rows; ++t) per_row(t);
+      return;
+    }
+    pool.parallel_for(rows, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; ++t) per_row(t);
+    }, 8);
+  };
 
   for (int64_t l = 0; l < cfg_.n_layers; ++l) {
     const Layer& L = layers_[size_t(l)];
     // Attention block.
-    for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
+    rows_parallel(n, [&](int64_t t) { rmsnorm(&x[t * H], L.attn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]); });
     matmul_shared_input(xn.data(), n, {{L.wq, q.data()}, {L.wk, k.data()}, {L.wv, v.data()}}, pool);
     if (cfg_.layer_uses_rope[size_t(l)]) {
       for (int64_t t = 0; t < n; ++t) {
@@ -190,13 +210,13 @@ void LlamaModel::run_batch(const std::vector<SequenceChunk>& chunks, ThreadPool&
       attention(&q[r * Q], chunks[c].n, state.n_past, cache, shape, &att[r * Q], pool);
     }
     matmul(att.data(), n, *L.wo, xn.data(), pool);
-    add_inplace(x.data(), xn.data(), n * H);
+    rows_parallel(n, [&](int64_t t) { add_inplace(&x[t * H], &xn[t * H], H); });
     // MLP block (SwiGLU).
-    for (int64_t t = 0; t < n; ++t) rmsnorm(&x[t * H], L.ffn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]);
+    rows_parallel(n, [&](int64_t t) { rmsnorm(&x[t * H], L.ffn_norm.data(), float(cfg_.rms_norm_eps), H, &xn[t * H]); });
     matmul_shared_input(xn.data(), n, {{L.w_gate, gate.data()}, {L.w_up, up.data()}}, pool);
-    silu_mul(gate.data(), up.data(), n * F);
+    rows_parallel(n, [&](int64_t t) { silu_mul(&gate[t * F], &up[t * F], F); });
     matmul(gate.data(), n, *L.w_down, xn.data(), pool);
-    add_inplace(x.data(), xn.data(), n * H);
+    rows_parallel(n, [&](int64_t t) { add_inplace(&x[t * H], &xn[t * H], H); });
   }
   for (const SequenceChunk& c : chunks) c.state->n_past += c.n;
 

@@ -97,7 +97,7 @@ class LlamaModel {
   // for all of their tokens, and each attends only to its own cache. States must be distinct;
   // at most max_batch_tokens() tokens in all.
   void forward_batch(const std::vector<SequenceChunk>& chunks, ThreadPool& pool) const;
-  static int64_t max_batch_tokens();
+  int64_t max_batch_tokens() const;
 
   // Bytes of weights the model reads (for `info` and memory estimates).
   size_t weight_bytes() const;

@@ -157,7 +157,7 @@ void Scheduler::advance_busy_slots() {
   std::vector<Slot*> members;
   std::vector<bool> from_prompt;  // per batch entry: a prompt chunk (else one sampled token)
   std::vector<int32_t> sampled(slots_.size());
-  int64_t budget = LlamaModel::max_batch_tokens();
+  int64_t budget = model_.max_batch_tokens();
   // Generating slots first (one token each, always room), then prompt chunks in what is left.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < slots_.size(); ++i) {

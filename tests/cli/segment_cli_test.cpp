@@ -127,5 +127,21 @@ TEST_F(SegmentCli, BadInputIsOneClearError) {
   expect_clean_error(base() + " --point 1,1 --prompts " + (tmp_ / "p2.json").string(), "--prompts");
 }
 
+// `bench` on a SAM model times the encoder and the prompt decoder (values are not checked:
+// timings are for BENCHMARKS.md; what is checked is that every field is there and sensible).
+TEST_F(SegmentCli, BenchTimesEncodeAndDecode) {
+  const test::Result r = run("bench -t 2 -r 1 --json -m " + model() + " --image " + image());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["image_width"], 600);
+  EXPECT_EQ(j["image_height"], 400);
+  EXPECT_EQ(j["threads"], 2);
+  for (const char* key : {"first_encode_ms", "encode_ms", "point_decode_ms", "box_decode_ms"})
+    EXPECT_GT(j[key].get<double>(), 0.0) << key;
+  EXPECT_NE(j["encoder"].get<std::string>().find("SAM ViT"), std::string::npos);
+  expect_clean_error("bench -m " + model() + " --image " + (tmp_ / "none.png").string(), "none.png");
+  expect_clean_error("bench --image " + image(), "--image");  // the built-in model is a language model
+}
+
 }  // namespace
 }  // namespace edgerun
