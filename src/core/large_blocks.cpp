@@ -37,11 +37,11 @@ void* LargeBlockCache::allocate(size_t n) {
   if (n > SIZE_MAX / 2) return nullptr;
   const size_t need = round_up(n + kHeader, kHugePage);
   std::lock_guard<std::mutex> lock(mutex_);
-  // The smallest cached block that fits without wasting more than the request itself.
+  // The smallest cached block that fits: its pages are already there, so taking a bigger one
+  // costs no memory, while mapping a new block would add to the process's footprint.
   size_t best = free_.size();
   for (size_t i = 0; i < free_.size(); ++i)
-    if (free_[i].mapped >= need && free_[i].mapped <= 2 * need && (best == free_.size() || free_[i].mapped < free_[best].mapped))
-      best = i;
+    if (free_[i].mapped >= need && (best == free_.size() || free_[i].mapped < free_[best].mapped)) best = i;
   Block b{nullptr, need};
   if (best < free_.size()) {
     b = free_[best];
