@@ -421,6 +421,9 @@ void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, in
 
 namespace {
 
+// Below this many queries attention goes row by row (SAM's decoder has 5–9 prompt tokens).
+constexpr int64_t kFewQueries = 16;
+
 EDGERUN_MULTIVERSION
 void axpy(float* y, float a, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
@@ -432,7 +435,9 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
                     int64_t heads, int64_t head_dim, float scale, float* out, ThreadPool& pool,
                     const AttentionBias* bias) {
   const int64_t out_stride = heads * head_dim;
-  if (nq < kGemmMinRows || nk < 32) {  // a few queries or keys (SAM's prompt tokens): row by row
+  // A few queries or keys (SAM's prompt tokens): row by row. Packing the keys and values for a
+  // GEMM would cost more than the products it saves.
+  if (nq < kFewQueries || nk < 32) {
     pool.parallel_for(heads * nq, [&](int64_t i0, int64_t i1, int) {
       std::vector<float> scores(static_cast<size_t>(nk));
       for (int64_t i = i0; i < i1; ++i) {

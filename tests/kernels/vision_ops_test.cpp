@@ -233,10 +233,12 @@ TEST(VisionOps, LinearWithF16WeightAndBias) {
   EXPECT_LT(max_abs_diff(y, ref), 1e-4);
 }
 
-// Few queries (row by row), small windows (one head per task), and more queries than one block of 256.
+// Few queries or few keys (row by row; (7, 300) is SAM's token-to-image shape), small windows
+// (one head per task), and more queries than one block of 256.
 class AttentionFull : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
 INSTANTIATE_TEST_SUITE_P(VisionOps, AttentionFull,
-                         ::testing::Values(std::make_pair(2, 11), std::make_pair(7, 11), std::make_pair(300, 45),
+                         ::testing::Values(std::make_pair(2, 11), std::make_pair(7, 11), std::make_pair(7, 300),
+                                           std::make_pair(300, 45),
                                            std::make_pair(300, 260)));  // the last: the per-head GEMM path
 
 TEST_P(AttentionFull, WithStridesAndBiasMatchesTheDefinition) {
