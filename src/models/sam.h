@@ -64,10 +64,19 @@ class SamPromptDecoder {
  public:
   SamPromptDecoder(const SamConfig& config, const WeightStore& weights);
 
-  // Prompt encoder + mask decoder + post-processing on an image embedding [256, 64, 64].
+  // The part of the decoder's image side that only a mask prompt changes: the embedding as
+  // [pixel, channel] plus no_mask_embed, and the first layer's token-to-image key and value
+  // projections. Computed once per image (about a fifth of a decode) and passed to predict.
+  struct ImageSide {
+    std::vector<float> keys, first_keys, first_values;  // [P, D], [P, I], [P, I]
+  };
+  ImageSide prepare(const float* image_embedding, ThreadPool& pool) const;
+
+  // Prompt encoder + mask decoder + post-processing on an image embedding [256, 64, 64]
+  // (`prepared`: prepare's result for that embedding, or null to compute it here).
   // Throws Error naming the field for a prompt it cannot take.
   SamPrediction predict(const float* image_embedding, const SamImageGeometry& geometry, const SamPrompt& prompt,
-                        ThreadPool& pool) const;
+                        ThreadPool& pool, const ImageSide* prepared = nullptr) const;
 
  private:
   struct Attention {
@@ -93,6 +102,10 @@ class SamPromptDecoder {
   Linear linear(const std::string& prefix) const;
   void attend(const Attention& a, const float* q, int64_t nq, const float* k, const float* v, int64_t nk,
               float* out, ThreadPool& pool) const;
+  // attend with the keys and values already projected ([nk, internal_dim] each).
+  void attend_projected(const Attention& a, const float* q, int64_t nq, const float* kp, const float* vp, int64_t nk,
+                        float* out, ThreadPool& pool) const;
+  ImageSide image_side(const float* image_embedding, const SamPrompt& prompt, ThreadPool& pool) const;
   void mlp(const std::vector<Linear>& layers, const float* x, float* y, ThreadPool& pool) const;
   std::vector<float> positional_encoding(float x, float y) const;  // normalised coords → [256]
   std::vector<float> sparse_embeddings(const SamImageGeometry& g, const SamPrompt& p, int64_t& n) const;

@@ -14,6 +14,19 @@
 
 namespace edgerun {
 
+namespace {
+
+// a + b elementwise, in parallel (image-side sums are a million values).
+std::vector<float> sum_of(const std::vector<float>& a, const std::vector<float>& b, ThreadPool& pool) {
+  std::vector<float> s(a.size());
+  pool.parallel_for(int64_t(a.size()), [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) s[size_t(i)] = a[size_t(i)] + b[size_t(i)];
+  }, 16384);
+  return s;
+}
+
+}  // namespace
+
 SamConfig sam_config_from_json(const json& c, const std::string& file) {
   SamConfig s;
   const auto get_int = [&](const char* key, int64_t& out) {
@@ -134,15 +147,21 @@ SamPromptDecoder::SamPromptDecoder(const SamConfig& config, const WeightStore& w
 // q [nq, D] attends to k/v [nk, D] through the projections (internal width internal_dim).
 void SamPromptDecoder::attend(const Attention& a, const float* q, int64_t nq, const float* k, const float* v, int64_t nk,
                               float* out, ThreadPool& pool) const {
-  const int64_t I = a.internal_dim, heads = cfg_.decoder_heads, hd = I / heads;
-  // Every element of these is written by the projections / the attention.
-  const std::unique_ptr<float[]> qp(new float[size_t(nq * I)]), kp(new float[size_t(nk * I)]), vp(new float[size_t(nk * I)]),
-      att(new float[size_t(nq * I)]);
-  edgerun::linear(q, nq, *a.q, a.q_bias.data(), qp.get(), pool);
+  const int64_t I = a.internal_dim;
+  // Every element of these is written by the projections.
+  const std::unique_ptr<float[]> kp(new float[size_t(nk * I)]), vp(new float[size_t(nk * I)]);
   edgerun::linear(k, nk, *a.k, a.k_bias.data(), kp.get(), pool);
   edgerun::linear(v, nk, *a.v, a.v_bias.data(), vp.get(), pool);
-  attention_full({qp.get(), I}, {kp.get(), I}, {vp.get(), I}, nq, nk, heads, hd, 1.0f / std::sqrt(float(hd)), att.get(),
-                 pool);
+  attend_projected(a, q, nq, kp.get(), vp.get(), nk, out, pool);
+}
+
+void SamPromptDecoder::attend_projected(const Attention& a, const float* q, int64_t nq, const float* kp, const float* vp,
+                                        int64_t nk, float* out, ThreadPool& pool) const {
+  const int64_t I = a.internal_dim, heads = cfg_.decoder_heads, hd = I / heads;
+  // Every element of these is written by the projection / the attention.
+  const std::unique_ptr<float[]> qp(new float[size_t(nq * I)]), att(new float[size_t(nq * I)]);
+  edgerun::linear(q, nq, *a.q, a.q_bias.data(), qp.get(), pool);
+  attention_full({qp.get(), I}, {kp, I}, {vp, I}, nq, nk, heads, hd, 1.0f / std::sqrt(float(hd)), att.get(), pool);
   edgerun::linear(att.get(), nq, *a.out, a.out_bias.data(), out, pool);
 }
 
@@ -244,8 +263,34 @@ std::vector<float> SamPromptDecoder::dense_embeddings(const SamPrompt& p, Thread
   return dense;
 }
 
+SamPromptDecoder::ImageSide SamPromptDecoder::image_side(const float* image_embedding, const SamPrompt& prompt,
+                                                         ThreadPool& pool) const {
+  const int64_t D = cfg_.prompt_embed_dim, G = cfg_.image_embedding_size, P = G * G;
+  // Image side as [pixel, channel]: embedding + dense prompt; positions from the dense PE.
+  ImageSide side;
+  side.keys = dense_embeddings(prompt, pool);
+  constexpr int64_t kTile = 32;  // + the embedding, transposed a tile of pixels at a time
+  pool.parallel_for(P / kTile + (P % kTile != 0), [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t c = 0; c < D; ++c)
+        for (int64_t px = t * kTile; px < std::min(P, (t + 1) * kTile); ++px)
+          side.keys[size_t(px * D + c)] += image_embedding[c * P + px];
+  });
+  const std::vector<float> k = sum_of(side.keys, dense_pe_, pool);
+  const Attention& a = blocks_.front().token_to_image;
+  side.first_keys.resize(size_t(P * a.internal_dim));
+  side.first_values.resize(size_t(P * a.internal_dim));
+  edgerun::linear(k.data(), P, *a.k, a.k_bias.data(), side.first_keys.data(), pool);
+  edgerun::linear(side.keys.data(), P, *a.v, a.v_bias.data(), side.first_values.data(), pool);
+  return side;
+}
+
+SamPromptDecoder::ImageSide SamPromptDecoder::prepare(const float* image_embedding, ThreadPool& pool) const {
+  return image_side(image_embedding, SamPrompt{}, pool);
+}
+
 SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamImageGeometry& g, const SamPrompt& prompt,
-                                        ThreadPool& pool) const {
+                                        ThreadPool& pool, const ImageSide* prepared) const {
   const int64_t D = cfg_.prompt_embed_dim, G = cfg_.image_embedding_size, P = G * G, L = cfg_.low_res_size();
   const float eps = float(cfg_.decoder_layer_norm_eps);
   if (prompt.labels.size() != prompt.points.size()) fail("points", "every point needs a label");
@@ -261,23 +306,16 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
   token_pe.insert(token_pe.end(), out.sparse_embeddings.begin(), out.sparse_embeddings.end());
   std::vector<float> queries = token_pe;
 
-  // Image side as [pixel, channel]: embedding + dense prompt; positions from the dense PE.
-  std::vector<float> keys = dense_embeddings(prompt, pool);
-  constexpr int64_t kTile = 32;  // + the embedding, transposed a tile of pixels at a time
-  pool.parallel_for(P / kTile + (P % kTile != 0), [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t c = 0; c < D; ++c)
-        for (int64_t px = t * kTile; px < std::min(P, (t + 1) * kTile); ++px) keys[size_t(px * D + c)] += image_embedding[c * P + px];
-  });
+  // A mask prompt changes the dense embedding, so the prepared image side does not apply.
+  ImageSide own;
+  if (!prepared || !prompt.mask_input.empty()) {
+    own = image_side(image_embedding, prompt, pool);
+    prepared = &own;
+  }
+  std::vector<float> keys = prepared->keys;
   const std::vector<float>& key_pe = dense_pe_;
 
-  const auto plus = [&](const std::vector<float>& a, const std::vector<float>& b) {
-    std::vector<float> s(a.size());
-    pool.parallel_for(int64_t(a.size()), [&](int64_t i0, int64_t i1, int) {
-      for (int64_t i = i0; i < i1; ++i) s[size_t(i)] = a[size_t(i)] + b[size_t(i)];
-    }, 16384);
-    return s;
-  };
+  const auto plus = [&](const std::vector<float>& a, const std::vector<float>& b) { return sum_of(a, b, pool); };
   const auto add_norm = [&](std::vector<float>& x, const std::vector<float>& delta, const Norm& n, int64_t rows) {
     pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
       add_inplace(x.data() + r0 * D, delta.data() + r0 * D, (r1 - r0) * D);
@@ -296,8 +334,13 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
       attend(b.self_attn, q.data(), T, q.data(), queries.data(), T, tok_delta.data(), pool);
       add_norm(queries, tok_delta, b.norm1, T);
     }
-    std::vector<float> q = plus(queries, token_pe), k = plus(keys, key_pe);
-    attend(b.token_to_image, q.data(), T, k.data(), keys.data(), P, tok_delta.data(), pool);
+    std::vector<float> q = plus(queries, token_pe);
+    const std::vector<float> k = plus(keys, key_pe);
+    if (i == 0)
+      attend_projected(b.token_to_image, q.data(), T, prepared->first_keys.data(), prepared->first_values.data(), P,
+                       tok_delta.data(), pool);
+    else
+      attend(b.token_to_image, q.data(), T, k.data(), keys.data(), P, tok_delta.data(), pool);
     add_norm(queries, tok_delta, b.norm2, T);
     std::vector<float> hidden(size_t(T * b.lin1.weight->dim(0)));
     edgerun::linear(queries.data(), T, *b.lin1.weight, b.lin1.bias.data(), hidden.data(), pool);

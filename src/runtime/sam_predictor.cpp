@@ -125,11 +125,14 @@ std::vector<float> sam_encode_image(const SamModel& model, const ImageU8& image,
   return embedding;
 }
 
-void SamPredictor::set_image(const ImageU8& image) { embedding_ = sam_encode_image(model_, image, geometry_, pool_); }
+void SamPredictor::set_image(const ImageU8& image) {
+  embedding_ = sam_encode_image(model_, image, geometry_, pool_);
+  image_side_ = model_.decoder->prepare(embedding_.data(), pool_);
+}
 
 SamPrediction SamPredictor::predict(const SamPrompt& prompt) const {
   if (embedding_.empty()) fail("predict", "set_image must come first");
-  return model_.decoder->predict(embedding_.data(), geometry_, prompt, pool_);
+  return model_.decoder->predict(embedding_.data(), geometry_, prompt, pool_, &image_side_);
 }
 
 }  // namespace edgerun

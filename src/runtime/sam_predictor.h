@@ -47,6 +47,7 @@ class SamPredictor {
   const SamModel& model_;
   ThreadPool& pool_;
   std::vector<float> embedding_;
+  SamPromptDecoder::ImageSide image_side_;  // the decoder's prompt-independent part, per image
   SamImageGeometry geometry_;
 };
 

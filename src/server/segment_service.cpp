@@ -129,6 +129,7 @@ const SegmentService::Cached& SegmentService::image_for(const ojson& r, const st
   }
   const auto t0 = Clock::now();
   c.embedding = sam_encode_image(model_, c.image, c.geometry, pool_);
+  c.image_side = model_.decoder->prepare(c.embedding.data(), pool_);
   encode_ms = ms_since(t0);
   was_cached = false;
   cache_.push_front(std::move(c));
@@ -144,7 +145,7 @@ ojson SegmentService::segment(const ojson& r, const std::string* image_bytes) {
   const Cached& img = image_for(r, image_bytes, cached, encode_ms);
   const SamPrompt prompt = prompt_of(r, img.image);
   const auto t0 = Clock::now();
-  const SamPrediction p = model_.decoder->predict(img.embedding.data(), img.geometry, prompt, pool_);
+  const SamPrediction p = model_.decoder->predict(img.embedding.data(), img.geometry, prompt, pool_, &img.image_side);
   const double decode_ms = ms_since(t0);
   int64_t best = 0;
   for (int64_t k = 1; k < p.count; ++k)

@@ -34,6 +34,7 @@ class SegmentService {
     std::string id;
     ImageU8 image;  // kept for the geometry (and nothing is re-decoded)
     std::vector<float> embedding;
+    SamPromptDecoder::ImageSide image_side;  // computed with the embedding, reused by every prompt
     SamImageGeometry geometry;
   };
   const Cached& image_for(const nlohmann::ordered_json& request, const std::string* image_bytes, bool& was_cached,

@@ -54,10 +54,17 @@ TEST_P(SamDecoderGolden, EveryPromptMatchesTheOfficialPredictor) {
     const SamImageGeometry g = sam_geometry(img["original_size_hw"][0], img["original_size_hw"][1]);
     ASSERT_EQ(g.resized_h, img["input_size_hw"][0].get<int64_t>());
     ASSERT_EQ(g.resized_w, img["input_size_hw"][1].get<int64_t>());
+    // The image side prepared once per image (as the predictor and the server do) must give
+    // exactly what computing it per prompt gives; mask prompts do not use it.
+    const SamPromptDecoder::ImageSide prepared = decoder.prepare(embedding.data(), pool);
     for (const json& p : img["prompts"]) {
       SCOPED_TRACE(p["id"].get<std::string>());
       const json& e = p["expected"];
       const SamPrediction r = decoder.predict(embedding.data(), g, prompt_of(p, expected), pool);
+      const SamPrediction from_prepared = decoder.predict(embedding.data(), g, prompt_of(p, expected), pool, &prepared);
+      EXPECT_EQ(from_prepared.low_res_logits, r.low_res_logits);
+      EXPECT_EQ(from_prepared.iou, r.iou);
+      EXPECT_EQ(from_prepared.masks, r.masks);
       ASSERT_EQ(r.count, p["num_outputs"].get<int64_t>());
       EXPECT_LE(max_abs(r.sparse_embeddings, expected.floats(e["sparse_embeddings"])), tol["sparse_embeddings"]["atol"].get<double>());
       EXPECT_LE(max_abs(r.low_res_logits, expected.floats(e["low_res_logits"])), tol["low_res_logits"]["atol"].get<double>());
