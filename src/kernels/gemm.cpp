@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "kernels/matmul.h"
 #include "kernels/simd.h"
 
@@ -15,22 +17,23 @@ namespace edgerun {
 
 namespace {
 
-constexpr int64_t kPanel = 32;     // output columns per packed panel (two AVX-512 vectors)
+constexpr int64_t kPanel = kPanelWidth;  // output columns per packed panel (two AVX-512 vectors)
 constexpr int kRows = 8;           // rows of x per micro-kernel call (16 accumulators)
 constexpr int64_t kDepth = 256;    // k per pass: a 32 KiB panel slice stays in L1
 constexpr int64_t kRowBlock = 128;  // rows per work item (with kPanel columns)
 
 // Tile of rows × kPanel outputs over k in [0, depth): c (row stride ldc, `cols` valid columns)
-// += or = x[rows, depth] (row stride ldx) · panel[depth][kPanel].
-using MicroKernel = void (*)(const float* x, int64_t ldx, const float* panel, int64_t depth, float* c, int64_t ldc,
-                             int rows, int64_t cols, bool accumulate);
+// += or = x[rows, depth] (row stride ldx) · panel[depth][kPanel] (row stride ldp: kPanel when
+// packed, the matrix's row stride when read in place).
+using MicroKernel = void (*)(const float* x, int64_t ldx, const float* panel, int64_t ldp, int64_t depth, float* c,
+                             int64_t ldc, int rows, int64_t cols, bool accumulate);
 
 EDGERUN_MULTIVERSION
-void micro_portable(const float* x, int64_t ldx, const float* panel, int64_t depth, float* c, int64_t ldc, int rows,
-                    int64_t cols, bool accumulate) {
+void micro_portable(const float* x, int64_t ldx, const float* panel, int64_t ldp, int64_t depth, float* c, int64_t ldc,
+                    int rows, int64_t cols, bool accumulate) {
   float acc[kRows][kPanel] = {};
   for (int64_t k = 0; k < depth; ++k) {
-    const float* b = panel + k * kPanel;
+    const float* b = panel + k * ldp;
     for (int r = 0; r < rows; ++r) {
       const float a = x[r * ldx + k];
       for (int64_t j = 0; j < kPanel; ++j) acc[r][j] += a * b[j];
@@ -43,12 +46,12 @@ void micro_portable(const float* x, int64_t ldx, const float* panel, int64_t dep
 #if defined(__x86_64__)
 template <int R>
 __attribute__((target("avx512f"))) inline void micro_avx512_rows(const float* x, int64_t ldx, const float* panel,
-                                                                 int64_t depth, float* c, int64_t ldc, int64_t cols,
-                                                                 bool accumulate) {
+                                                                 int64_t ldp, int64_t depth, float* c, int64_t ldc,
+                                                                 int64_t cols, bool accumulate) {
   __m512 lo[R], hi[R];
   for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < depth; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(panel + k * kPanel), b1 = _mm512_loadu_ps(panel + k * kPanel + 16);
+    const __m512 b0 = _mm512_loadu_ps(panel + k * ldp), b1 = _mm512_loadu_ps(panel + k * ldp + 16);
     for (int r = 0; r < R; ++r) {
       const __m512 a = _mm512_set1_ps(x[r * ldx + k]);
       lo[r] = _mm512_fmadd_ps(a, b0, lo[r]);
@@ -68,17 +71,18 @@ __attribute__((target("avx512f"))) inline void micro_avx512_rows(const float* x,
   }
 }
 
-__attribute__((target("avx512f"))) void micro_avx512(const float* x, int64_t ldx, const float* panel, int64_t depth,
-                                                     float* c, int64_t ldc, int rows, int64_t cols, bool accumulate) {
+__attribute__((target("avx512f"))) void micro_avx512(const float* x, int64_t ldx, const float* panel, int64_t ldp,
+                                                     int64_t depth, float* c, int64_t ldc, int rows, int64_t cols,
+                                                     bool accumulate) {
   switch (rows) {
-    case 8: return micro_avx512_rows<8>(x, ldx, panel, depth, c, ldc, cols, accumulate);
-    case 7: return micro_avx512_rows<7>(x, ldx, panel, depth, c, ldc, cols, accumulate);
-    case 6: return micro_avx512_rows<6>(x, ldx, panel, depth, c, ldc, cols, accumulate);
-    case 5: return micro_avx512_rows<5>(x, ldx, panel, depth, c, ldc, cols, accumulate);
-    case 4: return micro_avx512_rows<4>(x, ldx, panel, depth, c, ldc, cols, accumulate);
-    case 3: return micro_avx512_rows<3>(x, ldx, panel, depth, c, ldc, cols, accumulate);
-    case 2: return micro_avx512_rows<2>(x, ldx, panel, depth, c, ldc, cols, accumulate);
-    default: return micro_avx512_rows<1>(x, ldx, panel, depth, c, ldc, cols, accumulate);
+    case 8: return micro_avx512_rows<8>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
+    case 7: return micro_avx512_rows<7>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
+    case 6: return micro_avx512_rows<6>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
+    case 5: return micro_avx512_rows<5>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
+    case 4: return micro_avx512_rows<4>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
+    case 3: return micro_avx512_rows<3>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
+    case 2: return micro_avx512_rows<2>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
+    default: return micro_avx512_rows<1>(x, ldx, panel, ldp, depth, c, ldc, cols, accumulate);
   }
 }
 #endif
@@ -111,27 +115,39 @@ void pack_rows(int64_t out, int64_t in, PackedPanels& packed, ThreadPool& pool, 
   });
 }
 
-void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy,
+// The right-hand operand as kPanel-column panels: panel p starts at first + p·panel_step and its
+// rows are row_stride apart (packed: in·kPanel and kPanel; in place: kPanel and the row stride).
+struct Panels {
+  const float* first;
+  int64_t panel_step, row_stride, out, in;
+};
+
+void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy,
                ThreadPool& pool) {
   const int64_t out = w.out, in = w.in;
   const int64_t panels = (out + kPanel - 1) / kPanel, row_blocks = (n + kRowBlock - 1) / kRowBlock;
-  // Tiles ordered panel-major so neighbouring items share a panel in cache.
+  // Tiles ordered panel-major so neighbouring items share a panel in cache, unless the whole
+  // right-hand side fits in L2: then row-block-major, so a block of x is read from memory once.
+  const bool small_rhs = panels * in * kPanel * int64_t(sizeof(float)) <= (int64_t(512) << 10);
   pool.parallel_for(panels * row_blocks, [&](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t p = t / row_blocks, rb = t % row_blocks;
+      const int64_t p = small_rhs ? t % panels : t / row_blocks, rb = small_rhs ? t / panels : t % row_blocks;
       const int64_t col0 = p * kPanel, cols = std::min(kPanel, out - col0);
       const int64_t r_end = std::min(n, (rb + 1) * kRowBlock);
-      const float* panel = w.data.data() + p * in * kPanel;
+      const float* panel = w.first + p * w.panel_step;
       for (int64_t k0 = 0; k0 < in; k0 += kDepth) {
         const int64_t depth = std::min(kDepth, in - k0);
         for (int64_t r = rb * kRowBlock; r < r_end; r += kRows) {
           const int rows = int(std::min<int64_t>(kRows, r_end - r));
-          micro(x + r * ldx + k0, ldx, panel + k0 * kPanel, depth, y + r * ldy + col0, ldy, rows, cols, k0 > 0);
+          micro(x + r * ldx + k0, ldx, panel + k0 * w.row_stride, w.row_stride, depth, y + r * ldy + col0, ldy, rows, cols,
+                k0 > 0);
         }
       }
     }
   });
 }
+
+Panels panels_of(const PackedPanels& w) { return {w.data.data(), w.in * kPanel, kPanel, w.out, w.in}; }
 
 void pack_tensor(const Tensor& w, PackedPanels& packed, ThreadPool& pool) {
   pack_rows(w.shape[0], w.shape[1], packed, pool, [&](int64_t r, float* buf) {
@@ -150,19 +166,36 @@ const MicroKernel& best_micro() {
 void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
   thread_local PackedPanels packed;  // the caller's buffer, reused across calls
   pack_tensor(w, packed, pool);
-  gemm_with(best_micro(), x, w.shape[1], n, packed, y, w.shape[0], pool);
+  gemm_with(best_micro(), x, w.shape[1], n, panels_of(packed), y, w.shape[0], pool);
 }
 
 void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
   PackedPanels packed;
   pack_tensor(w, packed, pool);
-  gemm_with(micro_portable, x, w.shape[1], n, packed, y, w.shape[0], pool);
+  gemm_with(micro_portable, x, w.shape[1], n, panels_of(packed), y, w.shape[0], pool);
 }
 
 void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,
                  ThreadPool& pool) {
   if (stride_in == 1) {
     pack_rows(out, in, packed, pool, [&](int64_t r, float*) { return w + r * stride_out; });
+    return;
+  }
+  if (stride_out == 1) {  // a panel's values at one k are contiguous: copy them as runs
+    const int64_t panels = (out + kPanel - 1) / kPanel;
+    packed.out = out;
+    packed.in = in;
+    packed.data.resize(size_t(panels * in * kPanel));
+    pool.parallel_for(panels, [&](int64_t p0, int64_t p1, int) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t cols = std::min(kPanel, out - p * kPanel);
+        float* dst = packed.data.data() + p * in * kPanel;
+        for (int64_t k = 0; k < in; ++k, dst += kPanel) {
+          std::copy_n(w + p * kPanel + k * stride_in, cols, dst);
+          std::fill(dst + cols, dst + kPanel, 0.0f);
+        }
+      }
+    });
     return;
   }
   pack_rows(out, in, packed, pool, [&](int64_t r, float* buf) {
@@ -172,7 +205,19 @@ void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t 
 }
 
 void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool) {
-  gemm_with(best_micro(), x, ldx, n, w, y, ldy, pool);
+  gemm_with(best_micro(), x, ldx, n, panels_of(w), y, ldy, pool);
+}
+
+void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out, float* y,
+                   int64_t ldy, ThreadPool& pool) {
+  if (out % kPanel != 0) throw Error("gemm_in_place: " + std::to_string(out) + " columns is not a multiple of 32");
+  gemm_with(best_micro(), x, ldx, n, {b, kPanel, ldb, out, in}, y, ldy, pool);
+}
+
+void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,
+                            float* y, int64_t ldy, ThreadPool& pool) {
+  if (out % kPanel != 0) throw Error("gemm_in_place: " + std::to_string(out) + " columns is not a multiple of 32");
+  gemm_with(micro_portable, x, ldx, n, {b, kPanel, ldb, out, in}, y, ldy, pool);
 }
 
 }  // namespace edgerun

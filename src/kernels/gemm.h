@@ -19,18 +19,27 @@ void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& 
 
 // The right-hand operand packed into panels, reusable across calls (attention packs Kᵀ and V
 // once per head for every block of queries).
+constexpr int64_t kPanelWidth = 32;
 struct PackedPanels {
   int64_t out = 0, in = 0;
-  std::vector<float> data;  // [ceil(out / 32)][in][32]
+  std::vector<float> data;  // [ceil(out / kPanelWidth)][in][kPanelWidth]
+  float at(int64_t r, int64_t k) const { return data[size_t(((r / kPanelWidth) * in + k) * kPanelWidth + r % kPanelWidth)]; }
 };
 // Element (r, k) of an F32 matrix at w[r·stride_out + k·stride_in], r < out, k < in.
 void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,
                  ThreadPool& pool);
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · packedᵀ.
 void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool);
+// y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · b[in, out] (row stride ldb), b read
+// where it lies: for a right-hand side used once, too large to be worth packing. out must be a
+// multiple of kPanelWidth (throws Error otherwise).
+void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out, float* y,
+                   int64_t ldy, ThreadPool& pool);
 
 // The same product computed by the portable micro-kernel only (the reference the SIMD path is
 // tested against).
 void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool);
+void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,
+                            float* y, int64_t ldy, ThreadPool& pool);
 
 }  // namespace edgerun

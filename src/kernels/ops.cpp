@@ -36,6 +36,24 @@ void softmax_portable(float* x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) x[j] *= inv;
 }
 
+EDGERUN_MULTIVERSION
+void softmax_groups(float* x, int64_t groups, int64_t n) {
+  for (int64_t g = 0; g < groups; ++g) {
+    float* r = x + g * n;
+    float mx = r[0];
+    for (int64_t i = 1; i < n; ++i) mx = r[i] > mx ? r[i] : mx;
+    for (int64_t i = 0; i < n; ++i) r[i] -= mx;
+  }
+  for (int64_t i = 0; i < groups * n; ++i) x[i] = exp_approx(x[i]);
+  for (int64_t g = 0; g < groups; ++g) {
+    float* r = x + g * n;
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += r[i];
+    const float inv = float(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) r[i] *= inv;
+  }
+}
+
 namespace {
 
 #if defined(__x86_64__)

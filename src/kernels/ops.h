@@ -14,6 +14,9 @@ void silu_mul(float* gate, const float* up, int64_t n);
 void softmax(float* x, int64_t n);
 // The portable loop softmax's SIMD paths are tested against.
 void softmax_portable(float* x, int64_t n);
+// A softmax over each of `groups` consecutive runs of n values, the exps computed across runs
+// (for many short rows: SAM's image-to-token attention has a handful of tokens per head).
+void softmax_groups(float* x, int64_t groups, int64_t n);
 
 // y += x
 void add_inplace(float* y, const float* x, int64_t n);

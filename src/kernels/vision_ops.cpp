@@ -385,37 +385,37 @@ void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h,
   });
 }
 
-void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
-                                 const Tensor& weight, const float* bias, float* y, ThreadPool& pool) {
-  if (weight.shape.size() != 4 || weight.dim(0) != channels || weight.dim(2) != weight.dim(3))
-    throw Error("transposed conv weight '" + weight.name + "' has shape " + weight.shape_string() +
-                ", expected [" + std::to_string(channels) + ", out, k, k]");
-  const int64_t out_ch = weight.dim(1), k = weight.dim(2);
-  // Each input pixel writes its own k×k block of pixels: out[pixel, (ky, kx, o)] = Σ_c x[pixel, c]·W[c, o, ky, kx],
-  // one matmul of the pixels against the weight rearranged to [(ky, kx, o), C].
+ConvTransposeWeights pack_conv_transpose(const Tensor& weight, ThreadPool& pool) {
+  if (weight.shape.size() != 4 || weight.dim(2) != weight.dim(3))
+    throw Error("transposed conv weight '" + weight.name + "' has shape " + weight.shape_string() + ", expected [in, out, k, k]");
+  ConvTransposeWeights t;
+  t.channels = weight.dim(0);
+  t.out_channels = weight.dim(1);
+  t.k = weight.dim(2);
+  const int64_t C = t.channels, O = t.out_channels, k = t.k;
   const std::vector<float> wf = tensor_to_f32(weight);
-  const int64_t taps = k * k * out_ch;
-  std::vector<float> wt(size_t(taps * channels));
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t o = 0; o < out_ch; ++o)
-      for (int64_t t = 0; t < k * k; ++t) wt[size_t((t * out_ch + o) * channels + c)] = wf[size_t((c * out_ch + o) * k * k + t)];
-  const std::unique_ptr<float[]> out(new float[size_t(h * w * taps)]);  // fully written by the matmul
-  Tensor wt_view;
-  wt_view.name = weight.name;
-  wt_view.dtype = DType::F32;
-  wt_view.shape = {taps, channels};
-  wt_view.data = reinterpret_cast<const uint8_t*>(wt.data());
-  wt_view.nbytes = wt.size() * sizeof(float);
-  matmul(x, h * w, wt_view, out.get(), pool);
-  const int64_t ow = w * k;
-  pool.parallel_for(h, [&](int64_t y0, int64_t y1, int) {
-    for (int64_t iy = y0; iy < y1; ++iy)
-      for (int64_t ix = 0; ix < w; ++ix)
-        for (int64_t t = 0; t < k * k; ++t) {
-          const float* src = out.get() + (iy * w + ix) * taps + t * out_ch;
-          float* dst = y + ((iy * k + t / k) * ow + ix * k + t % k) * out_ch;
-          for (int64_t o = 0; o < out_ch; ++o) dst[o] = src[o] + (bias ? bias[o] : 0.0f);
-        }
+  std::vector<float> rows(size_t(k * O * C));  // [(kx, o), c] for one ky
+  for (int64_t ky = 0; ky < k; ++ky) {
+    for (int64_t kx = 0; kx < k; ++kx)
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t c = 0; c < C; ++c) rows[size_t((kx * O + o) * C + c)] = wf[size_t(((c * O + o) * k + ky) * k + kx)];
+    t.kernel_rows.emplace_back();
+    pack_panels(rows.data(), C, 1, k * O, C, t.kernel_rows.back(), pool);
+  }
+  return t;
+}
+
+void conv_transpose2d_nonoverlap(const float* x, int64_t h, int64_t w, const ConvTransposeWeights& t, float* y,
+                                 ThreadPool& pool) {
+  // Input row iy and kernel row ky fill output row iy·k + ky, laid out [ix][kx][o]: one GEMM of
+  // the row's w pixels against kernel row ky, written in place (row stride k·O).
+  const int64_t C = t.channels, O = t.out_channels, k = t.k, span = k * O;
+  pool.parallel_for(h * k, [&](int64_t i0, int64_t i1, int) {
+    thread_local ThreadPool serial(1);
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t iy = i / k, ky = i % k;
+      gemm_packed(x + iy * w * C, C, w, t.kernel_rows[size_t(ky)], y + (iy * k + ky) * w * span, span, serial);
+    }
   });
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/gemm.h"
 
 namespace edgerun {
 
@@ -59,10 +60,17 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
 // (TinyViT's local conv runs on token rows, so no transposes are needed around it).
 void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
                                     const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
-// nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k], on
-// channel-last maps: x [H, W, C] → y [H·k, W·k, O].
-void conv_transpose2d_nonoverlap(const float* x, int64_t channels, int64_t h, int64_t w,
-                                 const Tensor& weight, const float* bias, float* y, ThreadPool& pool);
+// nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k], packed
+// once: one GEMM operand per kernel row ky, mapping an input pixel's C channels to the k·O values
+// it writes into output row ky of its block.
+struct ConvTransposeWeights {
+  int64_t channels = 0, out_channels = 0, k = 0;
+  std::vector<PackedPanels> kernel_rows;
+};
+ConvTransposeWeights pack_conv_transpose(const Tensor& weight, ThreadPool& pool);
+// On channel-last maps, without the bias: x [H, W, C] → y [H·k, W·k, O].
+void conv_transpose2d_nonoverlap(const float* x, int64_t h, int64_t w, const ConvTransposeWeights& weights, float* y,
+                                 ThreadPool& pool);
 
 // Rows of one operand of attention: head h of row r is data[r·stride + h·head_dim ...].
 struct AttentionRows {

@@ -383,6 +383,13 @@ ImageU8 resize_pil(const ImageU8& image, int out_width, int out_height, Resample
 
 void interpolate_bilinear_region(const float* src, int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int64_t rows,
                                  int64_t cols, float* dst, ThreadPool& pool) {
+  if (rows <= 0 || cols <= 0) return;
+  if (in_h == out_h && in_w == out_w) {  // every output pixel sits on its source pixel (weights 1, 0)
+    pool.parallel_for(rows, [&](int64_t y0, int64_t y1, int) {
+      for (int64_t y = y0; y < y1; ++y) std::copy_n(src + y * in_w, cols, dst + y * cols);
+    }, 64);
+    return;
+  }
   // Source coordinate of an output pixel's centre, clamped at 0 (align_corners=False).
   const auto source = [](int64_t o, int64_t in, int64_t out, int64_t& i0, int64_t& i1, float& frac) {
     const float scale = float(in) / float(out);
@@ -394,19 +401,32 @@ void interpolate_bilinear_region(const float* src, int64_t in_h, int64_t in_w, i
   std::vector<int64_t> x0(static_cast<size_t>(cols)), x1(static_cast<size_t>(cols));
   std::vector<float> fx(static_cast<size_t>(cols));
   for (int64_t x = 0; x < cols; ++x) source(x, in_w, out_w, x0[size_t(x)], x1[size_t(x)], fx[size_t(x)]);
+  // PyTorch blends the two source rows an output pixel reads horizontally, then the two results
+  // vertically. The horizontal blend of a source row is the same for every output row reading
+  // it, so each row the region needs is blended once and the output rows mix those.
+  int64_t first, last, unused;
+  float f;
+  source(0, in_h, out_h, first, unused, f);
+  source(rows - 1, in_h, out_h, unused, last, f);
+  const std::unique_ptr<float[]> blended(new float[size_t((last - first + 1) * cols)]);  // fully written
+  pool.parallel_for(last - first + 1, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = src + (first + r) * in_w;
+      float* out = blended.get() + r * cols;
+      for (int64_t x = 0; x < cols; ++x) {
+        const float a = fx[size_t(x)];
+        out[x] = (1.0f - a) * row[x0[size_t(x)]] + a * row[x1[size_t(x)]];
+      }
+    }
+  }, 16);
   pool.parallel_for(rows, [&](int64_t y_begin, int64_t y_end, int) {
     for (int64_t y = y_begin; y < y_end; ++y) {
       int64_t y0, y1;
       float fy;
       source(y, in_h, out_h, y0, y1, fy);
-      const float* r0 = src + y0 * in_w;
-      const float* r1 = src + y1 * in_w;
-      for (int64_t x = 0; x < cols; ++x) {
-        const float a = fx[size_t(x)];
-        const float top = (1.0f - a) * r0[x0[size_t(x)]] + a * r0[x1[size_t(x)]];
-        const float bottom = (1.0f - a) * r1[x0[size_t(x)]] + a * r1[x1[size_t(x)]];
-        dst[y * cols + x] = (1.0f - fy) * top + fy * bottom;
-      }
+      const float* top = blended.get() + (y0 - first) * cols;
+      const float* bottom = blended.get() + (y1 - first) * cols;
+      for (int64_t x = 0; x < cols; ++x) dst[y * cols + x] = (1.0f - fy) * top[x] + fy * bottom[x];
     }
   }, 16);
 }

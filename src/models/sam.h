@@ -13,6 +13,8 @@
 #include "core/thread_pool.h"
 #include "formats/json_file.h"
 #include "formats/weight_store.h"
+#include "kernels/gemm.h"
+#include "kernels/vision_ops.h"
 #include "models/vit_blocks.h"
 
 namespace edgerun {
@@ -65,10 +67,10 @@ class SamPromptDecoder {
   SamPromptDecoder(const SamConfig& config, const WeightStore& weights);
 
   // The part of the decoder's image side that only a mask prompt changes: the embedding as
-  // [pixel, channel] plus no_mask_embed, and the first layer's token-to-image key and value
-  // projections. Computed once per image (about a fifth of a decode) and passed to predict.
+  // [pixel, channel] plus no_mask_embed, and that plus the dense positional encoding (the first
+  // layer's attention keys). Computed once per image and passed to predict.
   struct ImageSide {
-    std::vector<float> keys, first_keys, first_values;  // [P, D], [P, I], [P, I]
+    std::vector<float> keys, keys_pe;  // [P, D] each
   };
   ImageSide prepare(const float* image_embedding, ThreadPool& pool) const;
 
@@ -79,17 +81,22 @@ class SamPromptDecoder {
                         ThreadPool& pool, const ImageSide* prepared = nullptr) const;
 
  private:
+  // A Linear layer packed once for the GEMM (the decoder applies each to a few token rows per
+  // prompt, where packing per call would cost more than the product).
+  struct Linear {
+    PackedPanels packed;
+    std::vector<float> bias;
+    std::vector<float> rows;  // the [out, in] weight as F32, kept where the forward pass folds it
+    int64_t out() const { return packed.out; }
+    int64_t in() const { return packed.in; }
+    void apply(const float* x, int64_t n, float* y, ThreadPool& pool) const;  // y = x·Wᵀ + b
+  };
   struct Attention {
-    const Tensor *q, *k, *v, *out;
-    std::vector<float> q_bias, k_bias, v_bias, out_bias;
+    Linear q, k, v, out;
     int64_t internal_dim = 0;
   };
   struct Norm {
     std::vector<float> weight, bias;
-  };
-  struct Linear {
-    const Tensor* weight;
-    std::vector<float> bias;
   };
   struct Block {
     Attention self_attn, token_to_image, image_to_token;
@@ -99,14 +106,19 @@ class SamPromptDecoder {
 
   Attention attention(const std::string& prefix, int64_t internal_dim) const;
   Norm norm(const std::string& prefix, int64_t dim) const;
-  Linear linear(const std::string& prefix) const;
-  void attend(const Attention& a, const float* q, int64_t nq, const float* k, const float* v, int64_t nk,
-              float* out, ThreadPool& pool) const;
-  // attend with the keys and values already projected ([nk, internal_dim] each).
-  void attend_projected(const Attention& a, const float* q, int64_t nq, const float* kp, const float* vp, int64_t nk,
-                        float* out, ThreadPool& pool) const;
+  Linear linear(const std::string& prefix, int64_t out = -1, int64_t in = -1, bool keep_rows = false) const;
+  // Token self-attention: q, k, v [n, D] → out [n, D].
+  void attend(const Attention& a, const float* q, const float* k, const float* v, int64_t n, float* out,
+              ThreadPool& pool) const;
+  // The T tokens attend to the P image positions (keys = image + PE, values = image, [P, D]).
+  void tokens_to_image(const Attention& a, const float* tokens, int64_t T, const float* keys, const float* values,
+                       float* out, ThreadPool& pool) const;
+  // The image positions (queries [P, D]) attend to the T tokens (keys, values [T, D]) → out [P, D],
+  // without the output projection's bias.
+  void image_to_tokens(const Attention& a, const float* queries, const float* keys, const float* values, int64_t T,
+                       float* out, ThreadPool& pool) const;
   ImageSide image_side(const float* image_embedding, const SamPrompt& prompt, ThreadPool& pool) const;
-  void mlp(const std::vector<Linear>& layers, const float* x, float* y, ThreadPool& pool) const;
+  void mlp(const std::vector<Linear>& layers, const float* x, float* y) const;
   std::vector<float> positional_encoding(float x, float y) const;  // normalised coords → [256]
   std::vector<float> sparse_embeddings(const SamImageGeometry& g, const SamPrompt& p, int64_t& n) const;
   std::vector<float> dense_embeddings(const SamPrompt& p, ThreadPool& pool) const;
@@ -121,6 +133,9 @@ class SamPromptDecoder {
   std::vector<Block> blocks_;
   Attention final_attn_;
   Norm final_norm_;
+  ConvTransposeWeights upscale1_, upscale2_;  // output_upscaling.0 and .3
+  std::vector<float> upscale1_bias_, upscale2_bias_;
+  Norm upscale_norm_;  // output_upscaling.1
   std::vector<std::vector<Linear>> hypernetworks_;
   std::vector<Linear> iou_head_;
 };

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/vision_ops.h"
@@ -77,27 +78,31 @@ std::vector<float> f32(const WeightStore& w, const std::string& name, int64_t nu
 
 SamPromptDecoder::Attention SamPromptDecoder::attention(const std::string& p, int64_t internal_dim) const {
   const int64_t D = cfg_.prompt_embed_dim;
-  Attention a;
-  a.internal_dim = internal_dim;
-  a.q = &w_.get(p + ".q_proj.weight", {internal_dim, D});
-  a.k = &w_.get(p + ".k_proj.weight", {internal_dim, D});
-  a.v = &w_.get(p + ".v_proj.weight", {internal_dim, D});
-  a.out = &w_.get(p + ".out_proj.weight", {D, internal_dim});
-  a.q_bias = f32(w_, p + ".q_proj.bias", internal_dim);
-  a.k_bias = f32(w_, p + ".k_proj.bias", internal_dim);
-  a.v_bias = f32(w_, p + ".v_proj.bias", internal_dim);
-  a.out_bias = f32(w_, p + ".out_proj.bias", D);
-  return a;
+  // The cross-attentions fold their projections onto the tokens, which reads the weight rows.
+  const bool cross = internal_dim != D;
+  return {linear(p + ".q_proj", internal_dim, D, cross), linear(p + ".k_proj", internal_dim, D, cross),
+          linear(p + ".v_proj", internal_dim, D, cross), linear(p + ".out_proj", D, internal_dim, cross), internal_dim};
 }
 
 SamPromptDecoder::Norm SamPromptDecoder::norm(const std::string& p, int64_t dim) const {
   return {f32(w_, p + ".weight", dim), f32(w_, p + ".bias", dim)};
 }
 
-SamPromptDecoder::Linear SamPromptDecoder::linear(const std::string& p) const {
-  const Tensor& weight = w_.get(p + ".weight");
+SamPromptDecoder::Linear SamPromptDecoder::linear(const std::string& p, int64_t out, int64_t in, bool keep_rows) const {
+  const Tensor& weight = out > 0 ? w_.get(p + ".weight", {out, in}) : w_.get(p + ".weight");
   if (weight.shape.size() != 2) fail(w_.source(), "'" + p + ".weight' is not a matrix");
-  return {&weight, f32(w_, p + ".bias", weight.dim(0))};
+  Linear l;
+  const std::vector<float> w = tensor_to_f32(weight);
+  ThreadPool serial(1);
+  pack_panels(w.data(), weight.dim(1), 1, weight.dim(0), weight.dim(1), l.packed, serial);
+  l.bias = f32(w_, p + ".bias", weight.dim(0));
+  if (keep_rows) l.rows = w;
+  return l;
+}
+
+void SamPromptDecoder::Linear::apply(const float* x, int64_t n, float* y, ThreadPool& pool) const {
+  gemm_packed(x, in(), n, packed, y, out(), pool);
+  for (int64_t r = 0; r < n; ++r) add_inplace(y + r * out(), bias.data(), out());
 }
 
 SamPromptDecoder::SamPromptDecoder(const SamConfig& config, const WeightStore& weights) : cfg_(config), w_(weights) {
@@ -119,8 +124,8 @@ SamPromptDecoder::SamPromptDecoder(const SamConfig& config, const WeightStore& w
     b.norm2 = norm(p + ".norm2", D);
     b.norm3 = norm(p + ".norm3", D);
     b.norm4 = norm(p + ".norm4", D);
-    b.lin1 = linear(p + ".mlp.lin1");
-    b.lin2 = linear(p + ".mlp.lin2");
+    b.lin1 = linear(p + ".mlp.lin1", cfg_.decoder_mlp_dim, D);
+    b.lin2 = linear(p + ".mlp.lin2", D, cfg_.decoder_mlp_dim);
     blocks_.push_back(std::move(b));
   }
   final_attn_ = attention("mask_decoder.transformer.final_attn_token_to_image", cross_dim);
@@ -128,49 +133,137 @@ SamPromptDecoder::SamPromptDecoder(const SamConfig& config, const WeightStore& w
   const auto mlp_layers = [&](const std::string& p, int64_t n) {
     std::vector<Linear> layers;
     for (int64_t j = 0; j < n; ++j) layers.push_back(linear(p + ".layers." + std::to_string(j)));
+    for (size_t j = 1; j < layers.size(); ++j)
+      if (layers[j].in() != layers[j - 1].out()) fail(w_.source(), "'" + p + "' layers do not chain");
+    if (layers.front().in() != D) fail(w_.source(), "'" + p + ".layers.0' must take prompt_embed_dim inputs");
     return layers;
   };
   for (int64_t k = 0; k < cfg_.mask_tokens(); ++k)
     hypernetworks_.push_back(mlp_layers("mask_decoder.output_hypernetworks_mlps." + std::to_string(k), 3));
   iou_head_ = mlp_layers("mask_decoder.iou_prediction_head", cfg_.iou_head_depth);
   // Shapes the forward pass relies on, checked now rather than mid-way.
-  w_.get("mask_decoder.output_upscaling.0.weight", {D, D / 4, 2, 2});
-  w_.get("mask_decoder.output_upscaling.3.weight", {D / 4, D / 8, 2, 2});
+  ThreadPool serial(1);
+  upscale1_ = pack_conv_transpose(w_.get("mask_decoder.output_upscaling.0.weight", {D, D / 4, 2, 2}), serial);
+  upscale2_ = pack_conv_transpose(w_.get("mask_decoder.output_upscaling.3.weight", {D / 4, D / 8, 2, 2}), serial);
+  upscale1_bias_ = f32(w_, "mask_decoder.output_upscaling.0.bias", D / 4);
+  upscale2_bias_ = f32(w_, "mask_decoder.output_upscaling.3.bias", D / 8);
+  upscale_norm_ = norm("mask_decoder.output_upscaling.1", D / 4);
   w_.get("prompt_encoder.mask_downscaling.0.weight", {cfg_.mask_in_chans / 4, 1, 2, 2});
   w_.get("prompt_encoder.mask_downscaling.3.weight", {cfg_.mask_in_chans, cfg_.mask_in_chans / 4, 2, 2});
   w_.get("prompt_encoder.mask_downscaling.6.weight", {D, cfg_.mask_in_chans, 1, 1});
-  if (hypernetworks_[0].back().weight->dim(0) != D / 8) fail(w_.source(), "hypernetwork outputs must have prompt_embed_dim / 8 channels");
-  if (iou_head_.back().weight->dim(0) != cfg_.mask_tokens()) fail(w_.source(), "the IoU head must predict one score per mask token");
+  if (hypernetworks_[0].back().out() != D / 8) fail(w_.source(), "hypernetwork outputs must have prompt_embed_dim / 8 channels");
+  if (iou_head_.back().out() != cfg_.mask_tokens()) fail(w_.source(), "the IoU head must predict one score per mask token");
   dense_pe_ = dense_positional_encoding();
 }
 
-// q [nq, D] attends to k/v [nk, D] through the projections (internal width internal_dim).
-void SamPromptDecoder::attend(const Attention& a, const float* q, int64_t nq, const float* k, const float* v, int64_t nk,
-                              float* out, ThreadPool& pool) const {
-  const int64_t I = a.internal_dim;
-  // Every element of these is written by the projections.
-  const std::unique_ptr<float[]> kp(new float[size_t(nk * I)]), vp(new float[size_t(nk * I)]);
-  edgerun::linear(k, nk, *a.k, a.k_bias.data(), kp.get(), pool);
-  edgerun::linear(v, nk, *a.v, a.v_bias.data(), vp.get(), pool);
-  attend_projected(a, q, nq, kp.get(), vp.get(), nk, out, pool);
+void SamPromptDecoder::attend(const Attention& a, const float* q, const float* k, const float* v, int64_t n, float* out,
+                              ThreadPool& pool) const {
+  const int64_t I = a.internal_dim, heads = cfg_.decoder_heads, hd = I / heads;
+  std::vector<float> qp(size_t(n * I)), kp(size_t(n * I)), vp(size_t(n * I)), att(size_t(n * I));
+  a.q.apply(q, n, qp.data(), pool);
+  a.k.apply(k, n, kp.data(), pool);
+  a.v.apply(v, n, vp.data(), pool);
+  attention_full({qp.data(), I}, {kp.data(), I}, {vp.data(), I}, n, n, heads, hd, 1.0f / std::sqrt(float(hd)), att.data(), pool);
+  a.out.apply(att.data(), n, out, pool);
 }
 
-void SamPromptDecoder::attend_projected(const Attention& a, const float* q, int64_t nq, const float* kp, const float* vp,
-                                        int64_t nk, float* out, ThreadPool& pool) const {
-  const int64_t I = a.internal_dim, heads = cfg_.decoder_heads, hd = I / heads;
-  // Every element of these is written by the projection / the attention.
-  const std::unique_ptr<float[]> qp(new float[size_t(nq * I)]), att(new float[size_t(nq * I)]);
-  edgerun::linear(q, nq, *a.q, a.q_bias.data(), qp.get(), pool);
-  attention_full({qp.get(), I}, {kp, I}, {vp, I}, nq, nk, heads, hd, 1.0f / std::sqrt(float(hd)), att.get(), pool);
-  edgerun::linear(att.get(), nq, *a.out, a.out_bias.data(), out, pool);
+// The projections are folded onto the few tokens instead of applied to the P image rows: for one
+// head's projected query q, q·(Wk·x + bk) = (Wkᵀq)·x + q·bk, and Σₚ aₚ(Wv·vₚ + bv) = Wv(Σₚ aₚvₚ) + bv
+// because the weights sum to 1. The image side is then read by two GEMMs against T·heads rows,
+// under half the work of projecting it to keys and values.
+void SamPromptDecoder::tokens_to_image(const Attention& a, const float* tokens, int64_t T, const float* keys,
+                                       const float* values, float* out, ThreadPool& pool) const {
+  const int64_t D = cfg_.prompt_embed_dim, P = cfg_.image_embedding_size * cfg_.image_embedding_size;
+  const int64_t I = a.internal_dim, H = cfg_.decoder_heads, hd = I / H, R = T * H;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  std::vector<float> q(size_t(T * I));
+  a.q.apply(tokens, T, q.data(), pool);
+  // Row t·H + h: scale·Wk_hᵀ·q_th, and the constant scale·q_th·bk_h.
+  std::vector<float> folded(size_t(R * D), 0.0f), offset(size_t(R), 0.0f);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      float* row = folded.data() + (t * H + h) * D;
+      for (int64_t j = 0; j < hd; ++j) {
+        const int64_t r = h * hd + j;
+        const float qj = scale * q[size_t(t * I + r)];
+        const float* w = a.k.rows.data() + r * D;
+        for (int64_t c = 0; c < D; ++c) row[c] += qj * w[c];
+        offset[size_t(t * H + h)] += qj * a.k.bias[size_t(r)];
+      }
+    }
+  PackedPanels packed;
+  pack_panels(folded.data(), D, 1, R, D, packed, pool);
+  // Fully written: the GEMM writes every score, the transpose every weight.
+  const std::unique_ptr<float[]> scores(new float[size_t(P * R)]), weights(new float[size_t(R * P)]);
+  gemm_packed(keys, D, P, packed, scores.get(), R, pool);
+  pool.parallel_for(R, [&](int64_t r0, int64_t r1, int) {  // a softmax over the positions per (token, head)
+    for (int64_t r = r0; r < r1; ++r) {
+      float* w = weights.get() + r * P;
+      for (int64_t p = 0; p < P; ++p) w[p] = scores[size_t(p * R + r)] + offset[size_t(r)];
+      softmax(w, P);
+    }
+  }, 1);
+  std::vector<float> mixed(size_t(R * D));  // Σₚ aₚvₚ per (token, head)
+  gemm_in_place(weights.get(), P, R, values, D, P, D, mixed.data(), D, pool);
+  std::vector<float> attended(size_t(T * I));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < I; ++r)
+      attended[size_t(t * I + r)] = dot_f32(a.v.rows.data() + r * D, mixed.data() + (t * H + r / hd) * D, D) + a.v.bias[size_t(r)];
+  a.out.apply(attended.data(), T, out, pool);
+}
+
+// Folded the other way: each image query meets the projected key k_th of a token as
+// (Wq_hᵀ·k_th)·x + bq_h·k_th, and the value and output projections of the T tokens become one
+// [heads·T] → [D] map applied to the attention weights. The output projection's bias is left to
+// the caller's residual pass.
+void SamPromptDecoder::image_to_tokens(const Attention& a, const float* queries, const float* keys, const float* values,
+                                       int64_t T, float* out, ThreadPool& pool) const {
+  const int64_t D = cfg_.prompt_embed_dim, P = cfg_.image_embedding_size * cfg_.image_embedding_size;
+  const int64_t I = a.internal_dim, H = cfg_.decoder_heads, hd = I / H, R = H * T;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  std::vector<float> k(size_t(T * I)), v(size_t(T * I));
+  a.k.apply(keys, T, k.data(), pool);
+  a.v.apply(values, T, v.data(), pool);
+  std::vector<float> folded(size_t(R * D), 0.0f), offset(size_t(R), 0.0f);  // row h·T + t
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < T; ++t) {
+      float* row = folded.data() + (h * T + t) * D;
+      for (int64_t j = 0; j < hd; ++j) {
+        const int64_t r = h * hd + j;
+        const float kj = scale * k[size_t(t * I + r)];
+        const float* w = a.q.rows.data() + r * D;
+        for (int64_t c = 0; c < D; ++c) row[c] += kj * w[c];
+        offset[size_t(h * T + t)] += kj * a.q.bias[size_t(r)];
+      }
+    }
+  PackedPanels packed;
+  pack_panels(folded.data(), D, 1, R, D, packed, pool);
+  const std::unique_ptr<float[]> weights(new float[size_t(P * R)]);  // fully written by the GEMM
+  gemm_packed(queries, D, P, packed, weights.get(), R, pool);
+  pool.parallel_for(P, [&](int64_t p0, int64_t p1, int) {  // a softmax over the tokens per (position, head)
+    for (int64_t p = p0; p < p1; ++p) {
+      float* w = weights.get() + p * R;
+      for (int64_t i = 0; i < R; ++i) w[i] += offset[size_t(i)];
+      softmax_groups(w, H, T);
+    }
+  }, 256);
+  std::vector<float> mix(size_t(D * R));  // [D, heads·T]: Wout_h·v_th for each output channel
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < T; ++t)
+        mix[size_t(d * R + h * T + t)] = dot_f32(a.out.rows.data() + d * I + h * hd, v.data() + t * I + h * hd, hd);
+  pack_panels(mix.data(), R, 1, D, R, packed, pool);
+  gemm_packed(weights.get(), R, P, packed, out, D, pool);
 }
 
 // Linear layers with ReLU between them, on one row.
-void SamPromptDecoder::mlp(const std::vector<Linear>& layers, const float* x, float* y, ThreadPool& pool) const {
-  std::vector<float> cur(x, x + layers.front().weight->dim(1)), next;
+void SamPromptDecoder::mlp(const std::vector<Linear>& layers, const float* x, float* y) const {
+  // One row through a few small layers: on this thread, a parallel region would cost more.
+  thread_local ThreadPool serial(1);
+  std::vector<float> cur(x, x + layers.front().in()), next;
   for (size_t i = 0; i < layers.size(); ++i) {
-    next.assign(size_t(layers[i].weight->dim(0)), 0.0f);
-    edgerun::linear(cur.data(), 1, *layers[i].weight, layers[i].bias.data(), next.data(), pool);
+    next.assign(size_t(layers[i].out()), 0.0f);
+    layers[i].apply(cur.data(), 1, next.data(), serial);
     if (i + 1 < layers.size())
       for (float& v : next) v = std::max(v, 0.0f);
     cur.swap(next);
@@ -276,12 +369,7 @@ SamPromptDecoder::ImageSide SamPromptDecoder::image_side(const float* image_embe
         for (int64_t px = t * kTile; px < std::min(P, (t + 1) * kTile); ++px)
           side.keys[size_t(px * D + c)] += image_embedding[c * P + px];
   });
-  const std::vector<float> k = sum_of(side.keys, dense_pe_, pool);
-  const Attention& a = blocks_.front().token_to_image;
-  side.first_keys.resize(size_t(P * a.internal_dim));
-  side.first_values.resize(size_t(P * a.internal_dim));
-  edgerun::linear(k.data(), P, *a.k, a.k_bias.data(), side.first_keys.data(), pool);
-  edgerun::linear(side.keys.data(), P, *a.v, a.v_bias.data(), side.first_values.data(), pool);
+  side.keys_pe = sum_of(side.keys, dense_pe_, pool);
   return side;
 }
 
@@ -312,96 +400,119 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
     own = image_side(image_embedding, prompt, pool);
     prepared = &own;
   }
-  std::vector<float> keys = prepared->keys;
-  const std::vector<float>& key_pe = dense_pe_;
+  // The image side [P, D] and it plus the dense PE: the prepared ones enter the first layer, each
+  // layer's image-to-token attention updates them (into own buffers).
+  const float* keys = prepared->keys.data();
+  const float* keys_pe = prepared->keys_pe.data();
+  const std::unique_ptr<float[]> updated_keys(new float[size_t(P * D)]), updated_keys_pe(new float[size_t(P * D)]);  // written before read
 
-  const auto plus = [&](const std::vector<float>& a, const std::vector<float>& b) { return sum_of(a, b, pool); };
-  const auto add_norm = [&](std::vector<float>& x, const std::vector<float>& delta, const Norm& n, int64_t rows) {
-    pool.parallel_for(rows, [&](int64_t r0, int64_t r1, int) {
-      add_inplace(x.data() + r0 * D, delta.data() + r0 * D, (r1 - r0) * D);
-      layernorm(x.data() + r0 * D, r1 - r0, D, n.weight.data(), n.bias.data(), eps, x.data() + r0 * D);
-    }, 16);
+  const auto plus = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    std::vector<float> s(a.size());
+    for (size_t i = 0; i < a.size(); ++i) s[i] = a[i] + b[i];
+    return s;
   };
-  std::vector<float> tok_delta(size_t(T * D)), img_delta(size_t(P * D));
+  const auto add_norm = [&](std::vector<float>& x, const std::vector<float>& delta, const Norm& n, int64_t rows) {
+    add_inplace(x.data(), delta.data(), rows * D);
+    layernorm(x.data(), rows, D, n.weight.data(), n.bias.data(), eps, x.data());
+  };
+  std::vector<float> tok_delta(size_t(T * D));
+  const std::unique_ptr<float[]> img_delta(new float[size_t(P * D)]);  // written by each image-to-token attention
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     if (i == 0) {  // the first layer's self-attention replaces the tokens (no PE, no residual)
-      attend(b.self_attn, queries.data(), T, queries.data(), queries.data(), T, tok_delta.data(), pool);
+      attend(b.self_attn, queries.data(), queries.data(), queries.data(), T, tok_delta.data(), pool);
       queries = tok_delta;
       layernorm(queries.data(), T, D, b.norm1.weight.data(), b.norm1.bias.data(), eps, queries.data());
     } else {
       const std::vector<float> q = plus(queries, token_pe);
-      attend(b.self_attn, q.data(), T, q.data(), queries.data(), T, tok_delta.data(), pool);
+      attend(b.self_attn, q.data(), q.data(), queries.data(), T, tok_delta.data(), pool);
       add_norm(queries, tok_delta, b.norm1, T);
     }
     std::vector<float> q = plus(queries, token_pe);
-    const std::vector<float> k = plus(keys, key_pe);
-    if (i == 0)
-      attend_projected(b.token_to_image, q.data(), T, prepared->first_keys.data(), prepared->first_values.data(), P,
-                       tok_delta.data(), pool);
-    else
-      attend(b.token_to_image, q.data(), T, k.data(), keys.data(), P, tok_delta.data(), pool);
+    tokens_to_image(b.token_to_image, q.data(), T, keys_pe, keys, tok_delta.data(), pool);
     add_norm(queries, tok_delta, b.norm2, T);
-    std::vector<float> hidden(size_t(T * b.lin1.weight->dim(0)));
-    edgerun::linear(queries.data(), T, *b.lin1.weight, b.lin1.bias.data(), hidden.data(), pool);
+    std::vector<float> hidden(size_t(T * b.lin1.out()));
+    b.lin1.apply(queries.data(), T, hidden.data(), pool);
     for (float& v : hidden) v = std::max(v, 0.0f);  // ReLU
-    edgerun::linear(hidden.data(), T, *b.lin2.weight, b.lin2.bias.data(), tok_delta.data(), pool);
+    b.lin2.apply(hidden.data(), T, tok_delta.data(), pool);
     add_norm(queries, tok_delta, b.norm3, T);
     q = plus(queries, token_pe);
-    attend(b.image_to_token, k.data(), P, q.data(), queries.data(), T, img_delta.data(), pool);
-    add_norm(keys, img_delta, b.norm4, P);
+    image_to_tokens(b.image_to_token, keys_pe, q.data(), queries.data(), T, img_delta.get(), pool);
+    // keys ← LayerNorm(keys + (delta + out_proj bias)) and keys + PE, row by row (in place from
+    // the second layer).
+    const float* out_bias = b.image_to_token.out.bias.data();
+    pool.parallel_for(P, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; ++r) {
+        float* k = updated_keys.get() + r * D;
+        const float *old = keys + r * D, *delta = img_delta.get() + r * D, *pe = dense_pe_.data() + r * D;
+        for (int64_t c = 0; c < D; ++c) k[c] = old[c] + (delta[c] + out_bias[c]);
+        layernorm(k, 1, D, b.norm4.weight.data(), b.norm4.bias.data(), eps, k);
+        float* kp = updated_keys_pe.get() + r * D;
+        for (int64_t c = 0; c < D; ++c) kp[c] = k[c] + pe[c];
+      }
+    }, 64);
+    keys = updated_keys.get();
+    keys_pe = updated_keys_pe.get();
   }
   {
-    const std::vector<float> q = plus(queries, token_pe), k = plus(keys, key_pe);
-    attend(final_attn_, q.data(), T, k.data(), keys.data(), P, tok_delta.data(), pool);
+    const std::vector<float> q = plus(queries, token_pe);
+    tokens_to_image(final_attn_, q.data(), T, keys_pe, keys, tok_delta.data(), pool);
     add_norm(queries, tok_delta, final_norm_, T);
   }
 
-  // Upscale the image side (channel-last throughout, as the keys are) to [256·256, D/8] and
-  // read each mask token's hyper-weights off it.
+  // Upscale the image side (channel-last throughout, as the keys are) to [256·256, D/8]; each
+  // transposed conv's bias is added in the pass that normalises or activates its output.
   const int64_t c1 = D / 4, c2 = D / 8, g1 = 2 * G;
   const std::unique_ptr<float[]> up1(new float[size_t(g1 * g1 * c1)]), up2(new float[size_t(L * L * c2)]);  // fully written
-  const std::vector<float> b0 = f32(w_, "mask_decoder.output_upscaling.0.bias", c1);
-  const std::vector<float> b3 = f32(w_, "mask_decoder.output_upscaling.3.bias", c2);
-  const Norm n1 = norm("mask_decoder.output_upscaling.1", c1);
-  conv_transpose2d_nonoverlap(keys.data(), D, G, G, w_.get("mask_decoder.output_upscaling.0.weight"), b0.data(), up1.get(), pool);
-  // LayerNorm2d over the channels of each pixel: a row LayerNorm in this layout.
-  layernorm(up1.get(), g1 * g1, c1, n1.weight.data(), n1.bias.data(), float(cfg_.layer_norm2d_eps), up1.get(), pool);
-  gelu_erf(up1.get(), g1 * g1 * c1, pool);
-  conv_transpose2d_nonoverlap(up1.get(), c1, g1, g1, w_.get("mask_decoder.output_upscaling.3.weight"), b3.data(), up2.get(), pool);
-  gelu_erf(up2.get(), L * L * c2, pool);
+  conv_transpose2d_nonoverlap(keys, G, G, upscale1_, up1.get(), pool);
+  pool.parallel_for(g1 * g1, [&](int64_t p0, int64_t p1, int) {  // LayerNorm2d: over each pixel's channels
+    float* rows = up1.get() + p0 * c1;
+    for (int64_t p = 0; p < p1 - p0; ++p) add_inplace(rows + p * c1, upscale1_bias_.data(), c1);
+    layernorm(rows, p1 - p0, c1, upscale_norm_.weight.data(), upscale_norm_.bias.data(), float(cfg_.layer_norm2d_eps), rows);
+    gelu_erf(rows, (p1 - p0) * c1);
+  }, 256);
+  conv_transpose2d_nonoverlap(up1.get(), g1, g1, upscale2_, up2.get(), pool);
+  pool.parallel_for(L * L, [&](int64_t p0, int64_t p1, int) {
+    float* rows = up2.get() + p0 * c2;
+    for (int64_t p = 0; p < p1 - p0; ++p) add_inplace(rows + p * c2, upscale2_bias_.data(), c2);
+    gelu_erf(rows, (p1 - p0) * c2);
+  }, 512);
 
+  // Each mask's logits: the upscaled map [L·L, c2] times its mask token's hypernetwork output.
   std::vector<float> iou_all(size_t(cfg_.mask_tokens()));
-  mlp(iou_head_, queries.data(), iou_all.data(), pool);
+  mlp(iou_head_, queries.data(), iou_all.data());
   const int64_t first = prompt.multimask ? 1 : 0;
   out.count = prompt.multimask ? cfg_.num_multimask_outputs : 1;
-  out.low_res_logits.assign(size_t(out.count * L * L), 0.0f);
+  std::vector<float> hyper(size_t(out.count * c2));
   for (int64_t m = 0; m < out.count; ++m) {
-    std::vector<float> hyper(static_cast<size_t>(c2));
-    mlp(hypernetworks_[size_t(first + m)], queries.data() + (1 + first + m) * D, hyper.data(), pool);
-    float* dst = out.low_res_logits.data() + m * L * L;
-    pool.parallel_for(L * L, [&](int64_t p0, int64_t p1, int) {
-      for (int64_t px = p0; px < p1; ++px) {
-        float acc = 0.0f;  // channel order, as the reference's sum over the hypernetwork's outputs
-        for (int64_t c = 0; c < c2; ++c) acc += hyper[size_t(c)] * up2[size_t(px * c2 + c)];
-        dst[px] = acc;
-      }
-    }, 1024);
+    mlp(hypernetworks_[size_t(first + m)], queries.data() + (1 + first + m) * D, hyper.data() + m * c2);
     out.iou.push_back(iou_all[size_t(first + m)]);
   }
+  PackedPanels packed_hyper;
+  pack_panels(hyper.data(), c2, 1, out.count, c2, packed_hyper, pool);
+  std::vector<float> logits(size_t(L * L * out.count));  // [pixel, mask]
+  gemm_packed(up2.get(), c2, L * L, packed_hyper, logits.data(), out.count, pool);
+  out.low_res_logits.resize(size_t(out.count * L * L));
+  for (int64_t m = 0; m < out.count; ++m)
+    for (int64_t px = 0; px < L * L; ++px) out.low_res_logits[size_t(m * L * L + px)] = logits[size_t(px * out.count + m)];
 
   // Post-processing: 256 → image_size, crop the padding, → original size, threshold. Only the
   // part of the first resize that survives the crop is computed.
   const int64_t S = cfg_.image_size, rh = g.resized_h, rw = g.resized_w, oh = g.original_h, ow = g.original_w;
-  const std::unique_ptr<float[]> cropped(new float[size_t(rh * rw)]), orig(new float[size_t(oh * ow)]);  // fully written
+  // Fully written by the resizes; an image already at the long side needs no second resize.
+  const bool same_size = oh == rh && ow == rw;
+  const std::unique_ptr<float[]> cropped(new float[size_t(rh * rw)]), orig(same_size ? nullptr : new float[size_t(oh * ow)]);
   out.height = oh;
   out.width = ow;
   out.masks.resize(size_t(out.count * oh * ow));
   for (int64_t m = 0; m < out.count; ++m) {
     interpolate_bilinear_region(out.low_res_logits.data() + m * L * L, L, L, S, S, rh, rw, cropped.get(), pool);
-    interpolate_bilinear_region(cropped.get(), rh, rw, oh, ow, oh, ow, orig.get(), pool);
+    if (!same_size) interpolate_bilinear_region(cropped.get(), rh, rw, oh, ow, oh, ow, orig.get(), pool);
+    const float* logits = same_size ? cropped.get() : orig.get();
     uint8_t* mask = out.masks.data() + m * oh * ow;
-    for (int64_t i = 0; i < oh * ow; ++i) mask[i] = orig[size_t(i)] > cfg_.mask_threshold ? 1 : 0;
+    pool.parallel_for(oh * ow, [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) mask[i] = logits[i] > cfg_.mask_threshold ? 1 : 0;
+    }, 65536);
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "random_util.h"
@@ -73,6 +74,33 @@ TEST(Gemm, PackedStridedOperands) {
     }
     for (int64_t c = m; c < ldy; ++c) ASSERT_EQ(y[size_t(i * ldy + c)], -7.0f);  // outside the tile: untouched
   }
+}
+
+// The right-hand side read where it lies ([in, out] rows ld apart, the way SAM's decoder mixes
+// image rows), on both tile orders (a small operand and one over the L2 budget).
+TEST(Gemm, RightHandSideReadInPlace) {
+  ThreadPool pool(test::max_threads());
+  for (int64_t n : {3, 8, 130})
+    for (int64_t in : {5, 300, 4500})
+      for (int64_t out : {32, 96}) {
+        const int64_t ld = out + 16, ldy = out + 3;
+        const std::vector<float> a = test::gaussian(size_t(n * in), 3), b = test::gaussian(size_t(in * ld), 4);
+        std::vector<float> fast(size_t(n * ldy), -7.0f), portable(fast);
+        gemm_in_place(a.data(), in, n, b.data() + 7, ld, in, out, fast.data(), ldy, pool);
+        gemm_in_place_portable(a.data(), in, n, b.data() + 7, ld, in, out, portable.data(), ldy, pool);
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t c = 0; c < out; ++c) {
+            double want = 0;
+            for (int64_t j = 0; j < in; ++j) want += double(a[size_t(i * in + j)]) * b[size_t(j * ld + 7 + c)];
+            const double tol = 8e-6 * std::sqrt(double(in)) * (1 + std::fabs(want));
+            ASSERT_NEAR(fast[size_t(i * ldy + c)], want, tol) << n << " " << in << " " << out;
+            ASSERT_NEAR(portable[size_t(i * ldy + c)], want, tol);
+          }
+          for (int64_t c = out; c < ldy; ++c) ASSERT_EQ(fast[size_t(i * ldy + c)], -7.0f);
+        }
+      }
+  std::vector<float> a(4 * 8), b(8 * 40), y(4 * 40);
+  EXPECT_THROW(gemm_in_place(a.data(), 8, 4, b.data(), 40, 8, 33, y.data(), 40, pool), Error);
 }
 
 }  // namespace

@@ -67,6 +67,18 @@ TEST(Kernels, SimdSoftmaxMatchesThePortableLoop) {
   }
 }
 
+TEST(Kernels, GroupedSoftmaxIsASoftmaxPerRun) {
+  for (int64_t n : {1, 7, 9, 40})
+    for (int64_t groups : {1, 3, 56}) {
+      std::vector<float> a = gaussian(size_t(n * groups), uint32_t(n + groups)), b;
+      for (float& v : a) v *= 8;
+      b = a;
+      softmax_groups(a.data(), groups, n);
+      for (int64_t g = 0; g < groups; ++g) softmax_portable(b.data() + g * n, n);
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6f * (1 + b[i])) << n << " x " << groups;
+    }
+}
+
 TEST(Kernels, HalfPrecisionConversionsRoundTrip) {
   for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333333f}) {
     EXPECT_EQ(f16_to_f32(f32_to_f16(f)), f16_to_f32(f32_to_f16(f16_to_f32(f32_to_f16(f)))));

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -215,6 +217,22 @@ TEST(Interpolate, BilinearMatchesTorchDefinition) {
   EXPECT_FLOAT_EQ(up[1], 1.0f);
   EXPECT_FLOAT_EQ(up[2], 3.0f);
   EXPECT_FLOAT_EQ(up[3], 4.0f);
+}
+
+// A region is exactly the top-left of the whole resize (SAM crops its upscaled masks this way),
+// whether it upscales, downscales or keeps the size.
+TEST(Interpolate, RegionIsTheTopLeftOfTheWholeResize) {
+  ThreadPool pool(2);
+  const int64_t H = 16, W = 16;
+  std::vector<float> src(size_t(H * W));
+  for (size_t i = 0; i < src.size(); ++i) src[i] = float(std::cos(double(i) * 0.37) * 5.0);
+  for (auto [oh, ow, rows, cols] : {std::array<int64_t, 4>{64, 64, 64, 43}, {64, 64, 17, 64}, {9, 7, 5, 7}, {16, 16, 11, 9}}) {
+    std::vector<float> whole(size_t(oh * ow)), region(size_t(rows * cols));
+    interpolate_bilinear(src.data(), 1, H, W, whole.data(), oh, ow);
+    interpolate_bilinear_region(src.data(), H, W, oh, ow, rows, cols, region.data(), pool);
+    for (int64_t y = 0; y < rows; ++y)
+      for (int64_t x = 0; x < cols; ++x) ASSERT_EQ(region[size_t(y * cols + x)], whole[size_t(y * ow + x)]) << oh << " " << y << "," << x;
+  }
 }
 
 }  // namespace
