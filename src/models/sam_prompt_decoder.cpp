@@ -454,10 +454,15 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
     keys = updated_keys.get();
     keys_pe = updated_keys_pe.get();
   }
+  // The final attention is per token, and only the IoU token and the mask tokens to be output are
+  // read after it: the prompt's tokens (and unused mask tokens at the end) are left out.
+  const int64_t first = prompt.multimask ? 1 : 0;
+  out.count = prompt.multimask ? cfg_.num_multimask_outputs : 1;
+  const int64_t read_tokens = 1 + first + out.count;
   {
     const std::vector<float> q = plus(queries, token_pe);
-    tokens_to_image(final_attn_, q.data(), T, keys_pe, keys, tok_delta.data(), pool);
-    add_norm(queries, tok_delta, final_norm_, T);
+    tokens_to_image(final_attn_, q.data(), read_tokens, keys_pe, keys, tok_delta.data(), pool);
+    add_norm(queries, tok_delta, final_norm_, read_tokens);
   }
 
   // Upscale the image side (channel-last throughout, as the keys are) to [256·256, D/8]; each
@@ -481,8 +486,6 @@ SamPrediction SamPromptDecoder::predict(const float* image_embedding, const SamI
   // Each mask's logits: the upscaled map [L·L, c2] times its mask token's hypernetwork output.
   std::vector<float> iou_all(size_t(cfg_.mask_tokens()));
   mlp(iou_head_, queries.data(), iou_all.data());
-  const int64_t first = prompt.multimask ? 1 : 0;
-  out.count = prompt.multimask ? cfg_.num_multimask_outputs : 1;
   std::vector<float> hyper(size_t(out.count * c2));
   for (int64_t m = 0; m < out.count; ++m) {
     mlp(hypernetworks_[size_t(first + m)], queries.data() + (1 + first + m) * D, hyper.data() + m * c2);
