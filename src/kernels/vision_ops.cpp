@@ -464,7 +464,9 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
     sc.scores.resize(size_t(std::min(nq, kQueryBlock) * nk));
     sc.scaled_queries.resize(size_t(std::min(nq, kQueryBlock) * head_dim));
     pack_panels(k.data + h * head_dim, k.stride, 1, nk, head_dim, sc.keys, p);
-    pack_panels(v.data + h * head_dim, 1, v.stride, head_dim, nk, sc.values, p);
+    // V as the right-hand side is [nk, head_dim] rows: read in place when head_dim is whole panels.
+    const bool values_in_place = head_dim % kPanelWidth == 0;
+    if (!values_in_place) pack_panels(v.data + h * head_dim, 1, v.stride, head_dim, nk, sc.values, p);
     for (int64_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
       const int64_t m = std::min(kQueryBlock, nq - q0);
       float* s = sc.scores.data();
@@ -480,7 +482,9 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
           softmax(row, nk);
         }
       }, 4);
-      gemm_packed(s, nk, m, sc.values, out + q0 * out_stride + h * head_dim, out_stride, p);
+      float* o = out + q0 * out_stride + h * head_dim;
+      if (values_in_place) gemm_in_place(s, nk, m, v.data + h * head_dim, v.stride, nk, head_dim, o, out_stride, p);
+      else gemm_packed(s, nk, m, sc.values, o, out_stride, p);
     }
   };
   if (heads > 1 && (nq * nk <= 256 * 256 || heads >= 2 * int64_t(pool.size()))) {
