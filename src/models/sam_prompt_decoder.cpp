@@ -74,6 +74,27 @@ std::vector<float> f32(const WeightStore& w, const std::string& name, int64_t nu
   return tensor_to_f32(w.get(name), numel);
 }
 
+// A projection W [H·hd, D] (bias b) folded onto T projected vectors v [T, H·hd]: for token t and
+// head h the row scale·W_hᵀ·v_th [D] and the constant scale·b_h·v_th, at index t·H + h
+// (token-major) or h·T + t (head-major).
+void fold_projection(const float* weight_rows, const float* bias, int64_t D, const float* v, int64_t T, int64_t H,
+                     int64_t hd, float scale, bool head_major, std::vector<float>& rows, std::vector<float>& constants) {
+  rows.assign(size_t(T * H * D), 0.0f);
+  constants.assign(size_t(T * H), 0.0f);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t at = head_major ? h * T + t : t * H + h;
+      float* row = rows.data() + at * D;
+      for (int64_t j = 0; j < hd; ++j) {
+        const int64_t r = h * hd + j;
+        const float vj = scale * v[t * H * hd + r];
+        const float* w = weight_rows + r * D;
+        for (int64_t c = 0; c < D; ++c) row[c] += vj * w[c];
+        constants[size_t(at)] += vj * bias[r];
+      }
+    }
+}
+
 }  // namespace
 
 SamPromptDecoder::Attention SamPromptDecoder::attention(const std::string& p, int64_t internal_dim) const {
@@ -178,19 +199,8 @@ void SamPromptDecoder::tokens_to_image(const Attention& a, const float* tokens, 
   const float scale = 1.0f / std::sqrt(float(hd));
   std::vector<float> q(size_t(T * I));
   a.q.apply(tokens, T, q.data(), pool);
-  // Row t·H + h: scale·Wk_hᵀ·q_th, and the constant scale·q_th·bk_h.
-  std::vector<float> folded(size_t(R * D), 0.0f), offset(size_t(R), 0.0f);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < H; ++h) {
-      float* row = folded.data() + (t * H + h) * D;
-      for (int64_t j = 0; j < hd; ++j) {
-        const int64_t r = h * hd + j;
-        const float qj = scale * q[size_t(t * I + r)];
-        const float* w = a.k.rows.data() + r * D;
-        for (int64_t c = 0; c < D; ++c) row[c] += qj * w[c];
-        offset[size_t(t * H + h)] += qj * a.k.bias[size_t(r)];
-      }
-    }
+  std::vector<float> folded, offset;  // row t·H + h
+  fold_projection(a.k.rows.data(), a.k.bias.data(), D, q.data(), T, H, hd, scale, false, folded, offset);
   PackedPanels packed;
   pack_panels(folded.data(), D, 1, R, D, packed, pool);
   // Fully written: the GEMM writes every score, the transpose every weight.
@@ -224,18 +234,8 @@ void SamPromptDecoder::image_to_tokens(const Attention& a, const float* queries,
   std::vector<float> k(size_t(T * I)), v(size_t(T * I));
   a.k.apply(keys, T, k.data(), pool);
   a.v.apply(values, T, v.data(), pool);
-  std::vector<float> folded(size_t(R * D), 0.0f), offset(size_t(R), 0.0f);  // row h·T + t
-  for (int64_t h = 0; h < H; ++h)
-    for (int64_t t = 0; t < T; ++t) {
-      float* row = folded.data() + (h * T + t) * D;
-      for (int64_t j = 0; j < hd; ++j) {
-        const int64_t r = h * hd + j;
-        const float kj = scale * k[size_t(t * I + r)];
-        const float* w = a.q.rows.data() + r * D;
-        for (int64_t c = 0; c < D; ++c) row[c] += kj * w[c];
-        offset[size_t(h * T + t)] += kj * a.q.bias[size_t(r)];
-      }
-    }
+  std::vector<float> folded, offset;  // row h·T + t
+  fold_projection(a.q.rows.data(), a.q.bias.data(), D, k.data(), T, H, hd, scale, true, folded, offset);
   PackedPanels packed;
   pack_panels(folded.data(), D, 1, R, D, packed, pool);
   const std::unique_ptr<float[]> weights(new float[size_t(P * R)]);  // fully written by the GEMM
