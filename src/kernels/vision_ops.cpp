@@ -257,10 +257,12 @@ void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, co
   }, 8);
 }
 
-// One output row of a channel-last depthwise convolution: each pixel's C channels at once.
+// One output row of a channel-last depthwise convolution: each pixel's C channels at once. x holds
+// the map's rows from first_row on.
 EDGERUN_MULTIVERSION
-void depthwise_row_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const float* taps,
-                                 const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow, float* yr) {
+void depthwise_row_channels_last(const float* x, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+                                 const float* taps, const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow,
+                                 float* yr) {
   const int64_t C = channels;
   for (int64_t ox = 0; ox < ow; ++ox) {
     float* yp = yr + ox * C;
@@ -271,7 +273,7 @@ void depthwise_row_channels_last(const float* x, int64_t channels, int64_t h, in
       for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
         const int64_t ix = ox * s.stride - s.pad + kx;
         if (ix < 0 || ix >= w) continue;
-        const float* xp = x + (iy * w + ix) * C;
+        const float* xp = x + ((iy - first_row) * w + ix) * C;
         const float* tp = taps + (ky * s.kernel_w + kx) * C;
         for (int64_t c = 0; c < C; ++c) yp[c] += tp[c] * xp[c];
       }
@@ -374,15 +376,27 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
 void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
                                     const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
   check_conv_weight(weight, channels, 1, s);
-  const int64_t taps = s.kernel_h * s.kernel_w;
-  std::vector<float> by_tap(size_t(taps * channels));  // [tap][C]
-  transpose(tensor_to_f32(weight).data(), channels, taps, by_tap.data());
+  const std::vector<float> by_tap = depthwise_taps(weight);
   const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
   pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
     for (int64_t oy = y0; oy < y1; ++oy)
-      depthwise_row_channels_last(x, channels, h, w, by_tap.data(), bias, s, oy, ow, y + oy * ow * channels);
+      depthwise_row_channels_last(x, 0, channels, h, w, by_tap.data(), bias, s, oy, ow, y + oy * ow * channels);
   });
+}
+
+std::vector<float> depthwise_taps(const Tensor& weight) {
+  const int64_t channels = weight.dim(0), taps = weight.numel() / channels;
+  std::vector<float> by_tap(size_t(taps * channels));  // [tap][C]
+  transpose(tensor_to_f32(weight).data(), channels, taps, by_tap.data());
+  return by_tap;
+}
+
+void depthwise_rows_channels_last(const float* x_rows, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+                                  const float* taps, const Conv2dShape& s, int64_t row_begin, int64_t row_end, float* y) {
+  const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
+  for (int64_t oy = row_begin; oy < row_end; ++oy)
+    depthwise_row_channels_last(x_rows, first_row, channels, h, w, taps, nullptr, s, oy, ow, y + (oy - row_begin) * ow * channels);
 }
 
 ConvTransposeWeights pack_conv_transpose(const Tensor& weight, ThreadPool& pool) {

@@ -60,6 +60,13 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
 // (TinyViT's local conv runs on token rows, so no transposes are needed around it).
 void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
                                     const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
+// The pieces of it for a caller that convolves a few rows at a time (TinyViT's fused MBConv):
+// the weight as [tap][C], and output rows [row_begin, row_end) (no bias) on this thread, written
+// to y from its start, reading the input rows from x_rows, which holds the map's rows from
+// first_row on (at least those the output rows reach).
+std::vector<float> depthwise_taps(const Tensor& weight);
+void depthwise_rows_channels_last(const float* x_rows, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+                                  const float* taps, const Conv2dShape& s, int64_t row_begin, int64_t row_end, float* y);
 // nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k], packed
 // once: one GEMM operand per kernel row ky, mapping an input pixel's C channels to the k·O values
 // it writes into output row ky of its block.

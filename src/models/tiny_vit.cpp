@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -108,7 +109,17 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
     for (int64_t bi = 0; bi < cfg_.depths[si]; ++bi) {
       const std::string bp = sp + "blocks." + std::to_string(bi) + ".";
       if (si == 0) {
-        s.mbconvs.push_back({conv_bn(bp + "conv1", 1, 1, 0, false), conv_bn(bp + "conv2", 3, 1, 1, true), conv_bn(bp + "conv3", 1, 1, 0, false)});
+        MbConv m{conv_bn(bp + "conv1", 1, 1, 0, false), conv_bn(bp + "conv2", 3, 1, 1, true), conv_bn(bp + "conv3", 1, 1, 0, false), {}, {}, {}};
+        const int64_t hidden = m.expand.weight->dim(0);
+        if (m.expand.weight->dim(1) != s.dim || m.depthwise.weight->dim(0) != hidden || m.depthwise.weight->dim(1) != 1 ||
+            m.project.weight->dim(0) != s.dim || m.project.weight->dim(1) != hidden)
+          fail(w_.source(), "'" + bp + "conv1/2/3' do not chain " + std::to_string(s.dim) + " -> hidden -> " + std::to_string(s.dim) + " channels");
+        ThreadPool serial(1);
+        const std::vector<float> expand = tensor_to_f32(*m.expand.weight), project = tensor_to_f32(*m.project.weight);
+        pack_panels(expand.data(), s.dim, 1, hidden, s.dim, m.expand_packed, serial);
+        pack_panels(project.data(), hidden, 1, s.dim, hidden, m.project_packed, serial);
+        m.taps = depthwise_taps(*m.depthwise.weight);
+        s.mbconvs.push_back(std::move(m));
         continue;
       }
       Block b;
@@ -186,6 +197,56 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   pool.parallel_for(P * C, [&](int64_t i0, int64_t i1, int) { add_inplace(tokens.data() + i0, delta + i0, i1 - i0); }, 16384);
 }
 
+// MBConv: 1×1 expand, BN, GELU; depthwise 3×3, BN, GELU; 1×1 project, BN; + x; GELU. At 256²
+// pixels the expanded maps would be 64 MiB each, so a pass over them costs more than its
+// arithmetic: instead each thread takes a band of rows and walks it a few output rows at a time,
+// keeping in an L2-sized buffer just the expanded rows the depthwise conv reads (the step's rows
+// and one above and below; the two still needed are carried to the next step). Every value is
+// computed with the same operations in the same order as the layer-by-layer pass.
+void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int64_t H, float* y, ThreadPool& pool) const {
+  const int64_t W = H, hidden = m.expand_packed.out;
+  constexpr int64_t kStep = 4;  // output rows per step
+  const auto bn = [](const ConvBn& c, float* rows, int64_t n, int64_t ch, bool gelu) {
+    for (int64_t p = 0; p < n; ++p) {
+      float* row = rows + p * ch;
+      for (int64_t o = 0; o < ch; ++o) row[o] = row[o] * c.scale[size_t(o)] + c.shift[size_t(o)];
+    }
+    if (gelu) gelu_erf(rows, n * ch);
+  };
+  const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(int64_t(pool.size()), H));
+  pool.parallel_for(bands, [&](int64_t b0, int64_t b1, int) {
+    thread_local ThreadPool serial(1);
+    // Fully written before being read: expanded rows as computed, mid by the depthwise conv.
+    const std::unique_ptr<float[]> expanded(new float[size_t((kStep + 2) * W * hidden)]), mid(new float[size_t(kStep * W * hidden)]);
+    for (int64_t band = b0; band < b1; ++band) {
+      const int64_t y_begin = band * H / bands, y_end = (band + 1) * H / bands;
+      int64_t have_from = 0, have_to = 0;  // expanded holds the image rows [have_from, have_to)
+      for (int64_t y0 = y_begin; y0 < y_end; y0 += kStep) {
+        const int64_t y1 = std::min(y_end, y0 + kStep);
+        const int64_t need_from = std::max<int64_t>(0, y0 - 1), need_to = std::min(H, y1 + 1);
+        int64_t kept = 0;
+        if (have_from <= need_from && need_from < have_to) {
+          kept = std::min(have_to, need_to) - need_from;
+          std::memmove(expanded.get(), expanded.get() + (need_from - have_from) * W * hidden, size_t(kept * W * hidden) * sizeof(float));
+        }
+        const int64_t first_new = need_from + kept, new_rows = need_to - first_new;
+        float* fresh = expanded.get() + kept * W * hidden;
+        gemm_packed(x + first_new * W * C, C, new_rows * W, m.expand_packed, fresh, hidden, serial);
+        bn(m.expand, fresh, new_rows * W, hidden, true);
+        have_from = need_from;
+        have_to = need_to;
+        depthwise_rows_channels_last(expanded.get(), have_from, hidden, H, W, m.taps.data(), m.depthwise.shape, y0, y1, mid.get());
+        bn(m.depthwise, mid.get(), (y1 - y0) * W, hidden, true);
+        float* out = y + y0 * W * C;
+        gemm_packed(mid.get(), hidden, (y1 - y0) * W, m.project_packed, out, C, serial);
+        bn(m.project, out, (y1 - y0) * W, C, false);
+        add_inplace(out, x + y0 * W * C, (y1 - y0) * W * C);
+        gelu_erf(out, (y1 - y0) * W * C);
+      }
+    }
+  }, 1);
+}
+
 void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
   // Every map is channel-last ([pixels, C], i.e. token rows) from the first conv on.
   const int64_t in = cfg_.img_size, half = in / 2, quarter = in / 4;
@@ -200,25 +261,9 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
     const Stage& s = stages_[si];
     const int64_t H = s.resolution, P = H * H;
     if (si == 0) {
-      // MBConv: 1×1 expand, GELU, depthwise 3×3, GELU, 1×1 project, residual, GELU. The
-      // [256², hidden] buffers are large: allocated once for all blocks, never zero-filled.
-      std::unique_ptr<float[]> e, d;
-      int64_t capacity = 0;
       std::vector<float> y(x.size());
-      for (const auto& m : s.mbconvs) {
-        const int64_t hidden = m[0].weight->dim(0);
-        if (hidden * P > capacity) {
-          capacity = hidden * P;
-          e.reset(new float[size_t(capacity)]);
-          d.reset(new float[size_t(capacity)]);
-        }
-        run_conv_bn(m[0], x.data(), s.dim, H, H, e.get(), pool, true);
-        run_conv_bn(m[1], e.get(), hidden, H, H, d.get(), pool, true);
-        run_conv_bn(m[2], d.get(), hidden, H, H, y.data(), pool);
-        pool.parallel_for(int64_t(y.size()), [&](int64_t i0, int64_t i1, int) {  // residual, GELU
-          add_inplace(y.data() + i0, x.data() + i0, i1 - i0);
-          gelu_erf(y.data() + i0, i1 - i0);
-        }, 16384);
+      for (const MbConv& m : s.mbconvs) {
+        run_mbconv(m, x.data(), s.dim, H, y.data(), pool);
         x.swap(y);
       }
     } else {

@@ -50,9 +50,16 @@ class TinyVitEncoder : public SamImageEncoder {
     std::vector<float> pad_qkv;  // [3·dim] the projections of a padding token (zero before the norm)
     ConvBn local_conv;
   };
+  // Stage 0's block: 1×1 expand, depthwise 3×3, 1×1 project (each with its BatchNorm), prepared
+  // for the fused pass: the 1×1 weights packed for the GEMM, the depthwise weight by tap.
+  struct MbConv {
+    ConvBn expand, depthwise, project;
+    PackedPanels expand_packed, project_packed;
+    std::vector<float> taps;
+  };
   struct Stage {
     int64_t dim = 0, heads = 0, window = 0, resolution = 0;
-    std::vector<std::vector<ConvBn>> mbconvs;  // stage 0: conv1, conv2, conv3 per block
+    std::vector<MbConv> mbconvs;  // stage 0
     std::vector<Block> blocks;
     std::vector<ConvBn> merge;                 // conv1, conv2, conv3 (empty for the last stage)
     int64_t out_resolution = 0;
@@ -69,6 +76,8 @@ class TinyVitEncoder : public SamImageEncoder {
     std::unique_ptr<float[]> normed, qkv, attended, delta;
   };
   void run_block(const Stage& s, const Block& b, std::vector<float>& tokens, BlockScratch& scratch, ThreadPool& pool) const;
+  // One MBConv on x [H·H, C] → y [H·H, C], a few rows at a time (see the definition).
+  void run_mbconv(const MbConv& m, const float* x, int64_t channels, int64_t H, float* y, ThreadPool& pool) const;
 
   TinyVitConfig cfg_;
   const WeightStore& w_;
