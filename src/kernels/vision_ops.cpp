@@ -322,44 +322,64 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
     w_rows.data = reinterpret_cast<const uint8_t*>(reordered.data());
     w_rows.nbytes = reordered.size() * sizeof(float);
   }
-  std::unique_ptr<float[]> cols_buffer;
-  const float* cols = x;  // [pixels, patch] row-major, unless pointwise with a channel-first input
-  if (!pointwise || (!in_last && out_last)) {
-    cols_buffer.reset(new float[size_t(pixels * patch)]);  // every entry written below
-    pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
-      for (int64_t oy = y0; oy < y1; ++oy)
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          float* row = cols_buffer.get() + (oy * ow + ox) * patch;
-          if (in_last) {
-            for (int64_t ky = 0; ky < s.kernel_h; ++ky)
-              for (int64_t kx = 0; kx < s.kernel_w; ++kx, row += channels) {
-                const int64_t iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
-                if (iy >= 0 && iy < h && ix >= 0 && ix < w) std::copy_n(x + (iy * w + ix) * channels, channels, row);
-                else std::fill_n(row, channels, 0.0f);
-              }
-            continue;
-          }
-          for (int64_t c = 0; c < channels; ++c)
-            for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
-              const int64_t iy = oy * s.stride - s.pad + ky;
-              for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
-                const int64_t ix = ox * s.stride - s.pad + kx;
-                const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-                *row++ = inside ? x[(c * h + iy) * w + ix] : 0.0f;
-              }
-            }
+  // One output pixel's receptive field as a row of cols.
+  const auto fill_patch = [&](int64_t oy, int64_t ox, float* row) {
+    if (in_last) {
+      for (int64_t ky = 0; ky < s.kernel_h; ++ky)
+        for (int64_t kx = 0; kx < s.kernel_w; ++kx, row += channels) {
+          const int64_t iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w) std::copy_n(x + (iy * w + ix) * channels, channels, row);
+          else std::fill_n(row, channels, 0.0f);
         }
-    });
-    cols = cols_buffer.get();
-  }
+      return;
+    }
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+        const int64_t iy = oy * s.stride - s.pad + ky;
+        for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+          const int64_t ix = ox * s.stride - s.pad + kx;
+          const bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+          *row++ = inside ? x[(c * h + iy) * w + ix] : 0.0f;
+        }
+      }
+  };
   if (out_last) {
-    // y[pixels, O] = cols · Wᵀ: the weight is the packed operand, the activations are read in place.
-    gemm_f32(cols, pixels, w_rows, y, pool);
+    if (pointwise && in_last) {
+      // y[pixels, O] = x · Wᵀ: the weight is the packed operand, the activations are read in place.
+      gemm_f32(x, pixels, w_rows, y, pool);
+    } else {
+      // y[pixels, O] = cols · Wᵀ a band of output rows at a time: each thread builds its band's
+      // cols in a buffer that stays in L2 instead of materialising all of them (tens of MiB).
+      const std::vector<float> wf = reordered.empty() ? tensor_to_f32(weight) : std::move(reordered);
+      PackedPanels packed;
+      pack_panels(wf.data(), patch, 1, out_ch, patch, packed, pool);
+      const int64_t band = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, ow * patch));
+      pool.parallel_for((oh + band - 1) / band, [&](int64_t b0, int64_t b1, int) {
+        thread_local ThreadPool serial(1);
+        const std::unique_ptr<float[]> cols(new float[size_t(band * ow * patch)]);  // rows filled before use
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t oy0 = b * band, rows = std::min(band, oh - oy0);
+          for (int64_t oy = oy0; oy < oy0 + rows; ++oy)
+            for (int64_t ox = 0; ox < ow; ++ox) fill_patch(oy, ox, cols.get() + ((oy - oy0) * ow + ox) * patch);
+          gemm_packed(cols.get(), patch, rows * ow, packed, y + oy0 * ow * out_ch, out_ch, serial);
+        }
+      }, 1);
+    }
     if (bias)
       pool.parallel_for(pixels, [&](int64_t p0, int64_t p1, int) {
         for (int64_t p = p0; p < p1; ++p) add_inplace(y + p * out_ch, bias, out_ch);
       }, 256);
     return;
+  }
+  std::unique_ptr<float[]> cols_buffer;
+  const float* cols = x;  // [pixels, patch] row-major, unless pointwise with a channel-first input
+  if (!pointwise) {
+    cols_buffer.reset(new float[size_t(pixels * patch)]);  // every entry written below
+    pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
+      for (int64_t oy = y0; oy < y1; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) fill_patch(oy, ox, cols_buffer.get() + (oy * ow + ox) * patch);
+    });
+    cols = cols_buffer.get();
   }
   // y[O, pixels] = W · colsᵀ: the GEMM writes the channel-first map directly.
   thread_local PackedPanels packed_cols;
