@@ -149,6 +149,12 @@ void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const 
 
 Panels panels_of(const PackedPanels& w) { return {w.data.data(), w.in * kPanel, kPanel, w.out, w.in}; }
 
+// b [in, out] (row stride ldb) read in place: whole panels only, or the last loads would run past it.
+Panels panels_in_place(const float* b, int64_t ldb, int64_t in, int64_t out) {
+  if (out % kPanel != 0) throw Error("gemm_in_place: " + std::to_string(out) + " columns is not a multiple of 32");
+  return {b, kPanel, ldb, out, in};
+}
+
 void pack_tensor(const Tensor& w, PackedPanels& packed, ThreadPool& pool) {
   pack_rows(w.shape[0], w.shape[1], packed, pool, [&](int64_t r, float* buf) {
     tensor_row_to_f32(w, r, buf);
@@ -210,14 +216,12 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, 
 
 void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out, float* y,
                    int64_t ldy, ThreadPool& pool) {
-  if (out % kPanel != 0) throw Error("gemm_in_place: " + std::to_string(out) + " columns is not a multiple of 32");
-  gemm_with(best_micro(), x, ldx, n, {b, kPanel, ldb, out, in}, y, ldy, pool);
+  gemm_with(best_micro(), x, ldx, n, panels_in_place(b, ldb, in, out), y, ldy, pool);
 }
 
 void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,
                             float* y, int64_t ldy, ThreadPool& pool) {
-  if (out % kPanel != 0) throw Error("gemm_in_place: " + std::to_string(out) + " columns is not a multiple of 32");
-  gemm_with(micro_portable, x, ldx, n, {b, kPanel, ldb, out, in}, y, ldy, pool);
+  gemm_with(micro_portable, x, ldx, n, panels_in_place(b, ldb, in, out), y, ldy, pool);
 }
 
 }  // namespace edgerun

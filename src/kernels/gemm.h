@@ -23,7 +23,6 @@ constexpr int64_t kPanelWidth = 32;
 struct PackedPanels {
   int64_t out = 0, in = 0;
   std::vector<float> data;  // [ceil(out / kPanelWidth)][in][kPanelWidth]
-  float at(int64_t r, int64_t k) const { return data[size_t(((r / kPanelWidth) * in + k) * kPanelWidth + r % kPanelWidth)]; }
 };
 // Element (r, k) of an F32 matrix at w[r·stride_out + k·stride_in], r < out, k < in.
 void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,

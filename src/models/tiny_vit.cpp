@@ -83,13 +83,16 @@ void TinyVitEncoder::run_conv_bn(const ConvBn& c, const float* x, int64_t channe
   const int64_t pixels = conv_output_size(h, c.shape.kernel_h, c.shape.stride, c.shape.pad) *
                          conv_output_size(w, c.shape.kernel_w, c.shape.stride, c.shape.pad);
   const int64_t out = c.weight->dim(0);
-  pool.parallel_for(pixels, [&](int64_t p0, int64_t p1, int) {
-    for (int64_t p = p0; p < p1; ++p) {
-      float* row = y + p * out;
-      for (int64_t o = 0; o < out; ++o) row[o] = row[o] * c.scale[size_t(o)] + c.shift[size_t(o)];
-    }
-    if (gelu) gelu_erf(y + p0 * out, (p1 - p0) * out);
-  }, 64);
+  pool.parallel_for(pixels, [&](int64_t p0, int64_t p1, int) { apply_bn(c, y + p0 * out, p1 - p0, gelu); }, 64);
+}
+
+void TinyVitEncoder::apply_bn(const ConvBn& c, float* rows, int64_t n, bool gelu) {
+  const int64_t ch = int64_t(c.scale.size());
+  for (int64_t p = 0; p < n; ++p) {
+    float* row = rows + p * ch;
+    for (int64_t o = 0; o < ch; ++o) row[o] = row[o] * c.scale[size_t(o)] + c.shift[size_t(o)];
+  }
+  if (gelu) gelu_erf(rows, n * ch);
 }
 
 TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& weights, const std::string& prefix)
@@ -206,13 +209,6 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
 void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int64_t H, float* y, ThreadPool& pool) const {
   const int64_t W = H, hidden = m.expand_packed.out;
   constexpr int64_t kStep = 4;  // output rows per step
-  const auto bn = [](const ConvBn& c, float* rows, int64_t n, int64_t ch, bool gelu) {
-    for (int64_t p = 0; p < n; ++p) {
-      float* row = rows + p * ch;
-      for (int64_t o = 0; o < ch; ++o) row[o] = row[o] * c.scale[size_t(o)] + c.shift[size_t(o)];
-    }
-    if (gelu) gelu_erf(rows, n * ch);
-  };
   const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(int64_t(pool.size()), H));
   pool.parallel_for(bands, [&](int64_t b0, int64_t b1, int) {
     thread_local ThreadPool serial(1);
@@ -232,14 +228,14 @@ void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int6
         const int64_t first_new = need_from + kept, new_rows = need_to - first_new;
         float* fresh = expanded.get() + kept * W * hidden;
         gemm_packed(x + first_new * W * C, C, new_rows * W, m.expand_packed, fresh, hidden, serial);
-        bn(m.expand, fresh, new_rows * W, hidden, true);
+        apply_bn(m.expand, fresh, new_rows * W, true);
         have_from = need_from;
         have_to = need_to;
         depthwise_rows_channels_last(expanded.get(), have_from, hidden, H, W, m.taps.data(), m.depthwise.shape, y0, y1, mid.get());
-        bn(m.depthwise, mid.get(), (y1 - y0) * W, hidden, true);
+        apply_bn(m.depthwise, mid.get(), (y1 - y0) * W, true);
         float* out = y + y0 * W * C;
         gemm_packed(mid.get(), hidden, (y1 - y0) * W, m.project_packed, out, C, serial);
-        bn(m.project, out, (y1 - y0) * W, C, false);
+        apply_bn(m.project, out, (y1 - y0) * W, false);
         add_inplace(out, x + y0 * W * C, (y1 - y0) * W * C);
         gelu_erf(out, (y1 - y0) * W * C);
       }

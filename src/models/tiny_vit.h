@@ -69,6 +69,8 @@ class TinyVitEncoder : public SamImageEncoder {
   // y [H'·W', C_out] (channel-last) through the conv and its BatchNorm, from x [H·W, C_in], or from
   // x [C_in, H, W] when `in` says so (the image).
   // With `gelu`, GELU follows the BatchNorm in the same pass.
+  // The BatchNorm (and GELU) in place on n channel-last pixels of c's output.
+  static void apply_bn(const ConvBn& c, float* rows, int64_t n, bool gelu);
   void run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y, ThreadPool& pool,
                    bool gelu = false, MapLayout in = MapLayout::kChannelLast) const;
   // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.
