@@ -173,7 +173,7 @@ void BM_Gemm(benchmark::State& state, DType type) {
 }
 
 void gemm_shapes(benchmark::internal::Benchmark* b) {
-  b->Args({4096, 768, 2304, 2})->Args({4096, 768, 3072, 2})->Args({4096, 3072, 768, 2})->Args({16, 768, 768, 2})->Args({16, 768, 768, 1})->Args({4096, 768, 2304, 1});
+  b->Args({4096, 768, 2304, 2})->Args({16384, 128, 512, 2})->Args({65536, 64, 256, 1})->Args({4096, 768, 3072, 2})->Args({4096, 3072, 768, 2})->Args({16, 768, 768, 2})->Args({16, 768, 768, 1})->Args({4096, 768, 2304, 1});
   b->ArgNames({"n", "in", "out", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 BENCHMARK_CAPTURE(BM_Gemm, F32, DType::F32)->Apply(gemm_shapes);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/gemm_amx.h"
 #include "kernels/matmul.h"
 #include "kernels/simd.h"
 
@@ -117,10 +118,8 @@ void pack_rows(int64_t out, int64_t in, PackedPanels& packed, ThreadPool& pool, 
 
 // The right-hand operand as kPanel-column panels: panel p starts at first + p·panel_step and its
 // rows are row_stride apart (packed: in·kPanel and kPanel; in place: kPanel and the row stride).
-struct Panels {
-  const float* first;
-  int64_t panel_step, row_stride, out, in;
-};
+using Panels = PanelView;
+static_assert(kPanel == 32, "PanelView's panels are 32 columns wide");
 
 void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy,
                ThreadPool& pool) {
@@ -167,12 +166,19 @@ const MicroKernel& best_micro() {
   return micro;
 }
 
+// AMX tiles where the CPU has them and the product is big enough to amortise packing both
+// operands into BF16 parts; the F32 micro-kernel otherwise.
+void gemm_best(const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy, ThreadPool& pool) {
+  if (n >= 256 && w.in >= 64 && w.out >= 128 && amx_available()) return gemm_amx(x, ldx, n, w, y, ldy, pool);
+  gemm_with(best_micro(), x, ldx, n, w, y, ldy, pool);
+}
+
 }  // namespace
 
 void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
   thread_local PackedPanels packed;  // the caller's buffer, reused across calls
   pack_tensor(w, packed, pool);
-  gemm_with(best_micro(), x, w.shape[1], n, panels_of(packed), y, w.shape[0], pool);
+  gemm_best(x, w.shape[1], n, panels_of(packed), y, w.shape[0], pool);
 }
 
 void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
@@ -211,12 +217,12 @@ void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t 
 }
 
 void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool) {
-  gemm_with(best_micro(), x, ldx, n, panels_of(w), y, ldy, pool);
+  gemm_best(x, ldx, n, panels_of(w), y, ldy, pool);
 }
 
 void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out, float* y,
                    int64_t ldy, ThreadPool& pool) {
-  gemm_with(best_micro(), x, ldx, n, panels_in_place(b, ldb, in, out), y, ldy, pool);
+  gemm_best(x, ldx, n, panels_in_place(b, ldb, in, out), y, ldy, pool);
 }
 
 void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,

@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_amx.h"
 #include "kernels/matmul.h"
 #include "random_util.h"
 
@@ -101,6 +102,63 @@ TEST(Gemm, RightHandSideReadInPlace) {
       }
   std::vector<float> a(4 * 8), b(8 * 40), y(4 * 40);
   EXPECT_THROW(gemm_in_place(a.data(), 8, 4, b.data(), 40, 8, 33, y.data(), 40, pool), Error);
+}
+
+// The three BF16 parts hold every bit of an F32 value (the AMX GEMM's products are exact
+// because of it); checked on every machine, AMX or not.
+TEST(GemmAmx, ThreeBf16PartsHoldEveryBitOfAFloat) {
+  std::vector<float> values = test::gaussian(20000, 6);
+  for (float& v : values) v *= std::ldexp(1.0f, int(std::fabs(v) * 40) - 60);  // exponents from ~2^-60 to ~2^100
+  for (float v : {0.0f, -0.0f, 1.0f, -1.0f, 1.0f + std::ldexp(1.0f, -23), 3.14159265f, -1e-30f, 1e30f, 16777215.0f})
+    values.push_back(v);
+  const auto value = [](uint16_t h) {
+    const uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return double(f);
+  };
+  for (float v : values) {
+    const Bf16Parts p = split_bf16x3(v);
+    ASSERT_EQ(value(p.hi) + value(p.mid) + value(p.lo), double(v)) << v;
+    ASSERT_LE(std::fabs(value(p.mid)), std::fabs(double(v)) * std::ldexp(1.0, -7)) << v;
+    ASSERT_LE(std::fabs(value(p.lo)), std::fabs(double(v)) * std::ldexp(1.0, -15)) << v;
+  }
+}
+
+// The AMX path against the f64 reference at the F32 GEMM's tolerance: partial row and column
+// blocks, k not a multiple of 32, k over one 512-wide slab (accumulated across slabs), packed,
+// strided and in-place right-hand sides. Skipped where the CPU has no AMX.
+TEST(GemmAmx, MatchesTheReferenceAtF32Accuracy) {
+  if (!amx_available()) GTEST_SKIP() << "no AMX on this CPU";
+  ThreadPool pool(test::max_threads());
+  for (int64_t n : {1, 33, 300})
+    for (int64_t in : {16, 100, 600, 1100})
+      for (int64_t out : {32, 130}) {
+        const int64_t ld = out + 40, ldx = in + 5, ldy = out + 3;
+        const std::vector<float> a = test::gaussian(size_t(n * ldx), 7), b = test::gaussian(size_t(in * ld), 8);
+        PackedPanels packed;  // b's [in, out] slice at column 3, transposed into panels
+        pack_panels(b.data() + 3, 1, ld, out, in, packed, pool);
+        std::vector<float> from_panels(size_t(n * ldy), -7.0f), in_place(from_panels);
+        gemm_amx(a.data(), ldx, n, PanelView{packed.data.data(), in * kPanelWidth, kPanelWidth, out, in},
+                 from_panels.data(), ldy, pool);
+        const bool whole_panels = out % kPanelWidth == 0;
+        if (whole_panels) gemm_amx(a.data(), ldx, n, PanelView{b.data() + 3, kPanelWidth, ld, out, in}, in_place.data(), ldy, pool);
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t c = 0; c < out; ++c) {
+            double want = 0, magnitude = 0;
+            for (int64_t j = 0; j < in; ++j) {
+              const double term = double(a[size_t(i * ldx + j)]) * b[size_t(j * ld + 3 + c)];
+              want += term;
+              magnitude += std::fabs(term);
+            }
+            // F32 accumulation of `in` terms: a few units of 2^-24 of the terms' magnitude.
+            const double tol = 4 * std::ldexp(1.0, -24) * std::sqrt(double(in)) * magnitude + 1e-30;
+            ASSERT_NEAR(from_panels[size_t(i * ldy + c)], want, tol) << n << " " << in << " " << out;
+            if (whole_panels) ASSERT_NEAR(in_place[size_t(i * ldy + c)], want, tol) << n << " " << in << " " << out;
+          }
+          for (int64_t c = out; c < ldy; ++c) ASSERT_EQ(from_panels[size_t(i * ldy + c)], -7.0f);  // untouched
+        }
+      }
 }
 
 }  // namespace

@@ -1,0 +1,36 @@
+// F32 GEMM on Intel AMX tiles, as accurate as F32 FMAs: each F32 operand is split exactly into
+// three BF16 parts (a = hi + mid + lo: 8 + 8 + 8 significant bits) and the six part-products
+// whose magnitude reaches F32's rounding level (hi·hi, hi·mid, mid·hi, hi·lo, mid·mid, lo·hi)
+// are accumulated in F32 by TDPBF16PS. The three dropped products are below 2⁻²⁴ of the result,
+// so the error is that of an F32 dot product; AMX's BF16 rate (~20× the F32 FMA rate) pays for
+// the six products several times over. Used by the blocked GEMM (gemm.cpp) where available.
+#pragma once
+#include <cstdint>
+
+#include "core/thread_pool.h"
+
+namespace edgerun {
+
+// True on x86-64 CPUs with AMX-TILE and AMX-BF16 once Linux has granted this process the tile
+// state (asked once, at the first call); false everywhere else.
+bool amx_available();
+
+// The right-hand operand B [in, out] as panels of 32 columns: element (k, col) is at
+// first[(col / 32)·panel_step + k·row_stride + col % 32]; every panel is whole (32 readable
+// columns, those past `out` ignored).
+struct PanelView {
+  const float* first;
+  int64_t panel_step, row_stride, out, in;
+};
+
+// y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · B. Only where amx_available().
+void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool);
+
+// The exact split used above, exposed for tests: hi + mid + lo == a for finite a whose parts
+// stay normal.
+struct Bf16Parts {
+  uint16_t hi, mid, lo;
+};
+Bf16Parts split_bf16x3(float a);
+
+}  // namespace edgerun
