@@ -116,10 +116,7 @@ void pack_rows(int64_t out, int64_t in, PackedPanels& packed, ThreadPool& pool, 
   });
 }
 
-// The right-hand operand as kPanel-column panels: panel p starts at first + p·panel_step and its
-// rows are row_stride apart (packed: in·kPanel and kPanel; in place: kPanel and the row stride).
-using Panels = PanelView;
-static_assert(kPanel == 32, "PanelView's panels are 32 columns wide");
+using Panels = PanelView;  // packed: panel_step in·kPanel, row_stride kPanel; in place: kPanel and the row stride
 
 void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy,
                ThreadPool& pool) {
@@ -146,13 +143,6 @@ void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const 
   });
 }
 
-Panels panels_of(const PackedPanels& w) { return {w.data.data(), w.in * kPanel, kPanel, w.out, w.in}; }
-
-// b [in, out] (row stride ldb) read in place: whole panels only, or the last loads would run past it.
-Panels panels_in_place(const float* b, int64_t ldb, int64_t in, int64_t out) {
-  if (out % kPanel != 0) throw Error("gemm_in_place: " + std::to_string(out) + " columns is not a multiple of 32");
-  return {b, kPanel, ldb, out, in};
-}
 
 void pack_tensor(const Tensor& w, PackedPanels& packed, ThreadPool& pool) {
   pack_rows(w.shape[0], w.shape[1], packed, pool, [&](int64_t r, float* buf) {
@@ -175,16 +165,24 @@ void gemm_best(const float* x, int64_t ldx, int64_t n, const Panels& w, float* y
 
 }  // namespace
 
+PanelView panel_view(const PackedPanels& w) { return {w.data.data(), w.in * kPanel, kPanel, w.out, w.in}; }
+
+// Whole panels only, or the last loads would run past b.
+PanelView panel_view_in_place(const float* b, int64_t ldb, int64_t in, int64_t out) {
+  if (out % kPanel != 0) throw Error("gemm_in_place: " + std::to_string(out) + " columns is not a multiple of 32");
+  return {b, kPanel, ldb, out, in};
+}
+
 void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
   thread_local PackedPanels packed;  // the caller's buffer, reused across calls
   pack_tensor(w, packed, pool);
-  gemm_best(x, w.shape[1], n, panels_of(packed), y, w.shape[0], pool);
+  gemm_best(x, w.shape[1], n, panel_view(packed), y, w.shape[0], pool);
 }
 
 void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
   PackedPanels packed;
   pack_tensor(w, packed, pool);
-  gemm_with(micro_portable, x, w.shape[1], n, panels_of(packed), y, w.shape[0], pool);
+  gemm_with(micro_portable, x, w.shape[1], n, panel_view(packed), y, w.shape[0], pool);
 }
 
 void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,
@@ -217,17 +215,17 @@ void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t 
 }
 
 void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool) {
-  gemm_best(x, ldx, n, panels_of(w), y, ldy, pool);
+  gemm_best(x, ldx, n, panel_view(w), y, ldy, pool);
 }
 
 void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out, float* y,
                    int64_t ldy, ThreadPool& pool) {
-  gemm_best(x, ldx, n, panels_in_place(b, ldb, in, out), y, ldy, pool);
+  gemm_best(x, ldx, n, panel_view_in_place(b, ldb, in, out), y, ldy, pool);
 }
 
 void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,
                             float* y, int64_t ldy, ThreadPool& pool) {
-  gemm_with(micro_portable, x, ldx, n, panels_in_place(b, ldb, in, out), y, ldy, pool);
+  gemm_with(micro_portable, x, ldx, n, panel_view_in_place(b, ldb, in, out), y, ldy, pool);
 }
 
 }  // namespace edgerun

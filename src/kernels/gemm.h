@@ -27,6 +27,17 @@ struct PackedPanels {
 // Element (r, k) of an F32 matrix at w[r·stride_out + k·stride_in], r < out, k < in.
 void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,
                  ThreadPool& pool);
+// The right-hand operand B [in, out] as panels of kPanelWidth columns: element (k, col) is at
+// first[(col / kPanelWidth)·panel_step + k·row_stride + col % kPanelWidth]; every panel is
+// whole (kPanelWidth readable columns, those past `out` ignored).
+struct PanelView {
+  const float* first;
+  int64_t panel_step, row_stride, out, in;
+};
+PanelView panel_view(const PackedPanels& packed);
+// b [in, out] (row stride ldb) where it lies; out must be a multiple of kPanelWidth (throws Error otherwise).
+PanelView panel_view_in_place(const float* b, int64_t ldb, int64_t in, int64_t out);
+
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · packedᵀ.
 void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool);
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · b[in, out] (row stride ldb), b read

@@ -272,15 +272,23 @@ bool amx_available() {
   return available;
 }
 
-void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool) {
-  const int64_t chunks = (b.in + kChunk - 1) / kChunk, b_block_elems = chunks * kParts * 2 * kTileElems;
-  const int64_t col_blocks = (b.out + kBlock - 1) / kBlock, row_blocks = (n + kBlock - 1) / kBlock;
-  // B once, shared by every thread (the caller's buffer, reused across calls).
-  thread_local HugePageBuffer packed_b;
-  uint16_t* const bp = packed_b.get(col_blocks * b_block_elems);
+namespace {
+
+int64_t chunks_of(int64_t in) { return (in + kChunk - 1) / kChunk; }
+int64_t b_block_elems(int64_t in) { return chunks_of(in) * kParts * 2 * kTileElems; }
+
+void pack_all_b(const PanelView& b, uint16_t* dst, ThreadPool& pool) {
+  const int64_t col_blocks = (b.out + kBlock - 1) / kBlock, elems = b_block_elems(b.in);
   pool.parallel_for(col_blocks, [&](int64_t p0, int64_t p1, int) {
-    for (int64_t p = p0; p < p1; ++p) pack_b(b, p, chunks, bp + p * b_block_elems);
+    for (int64_t p = p0; p < p1; ++p) pack_b(b, p, chunks_of(b.in), dst + p * elems);
   });
+}
+
+// y = x · B for B packed by pack_all_b (in × out).
+void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp, int64_t in, int64_t out, float* y,
+                     int64_t ldy, ThreadPool& pool) {
+  const int64_t chunks = chunks_of(in), block_elems = b_block_elems(in);
+  const int64_t col_blocks = (out + kBlock - 1) / kBlock, row_blocks = (n + kBlock - 1) / kBlock;
   // k in slabs of at most 512, and A in groups of row blocks (≤ ~1 MiB packed per slab) that stay
   // in L2 while every B block passes by; with few groups, columns are split too so that every
   // thread has work.
@@ -299,13 +307,13 @@ void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float*
       const int64_t cb0 = part * col_blocks / col_parts, cb1 = (part + 1) * col_blocks / col_parts;
       for (int64_t chunk0 = 0; chunk0 < chunks; chunk0 += slab_chunks) {
         const int64_t slab = std::min(slab_chunks, chunks - chunk0);
-        pack_a(x, ldx, n, b.in, chunk0, slab, rb0 * kBlock, rbs, packed_a);
+        pack_a(x, ldx, n, in, chunk0, slab, rb0 * kBlock, rbs, packed_a);
         for (int64_t cb = cb0; cb < cb1; ++cb)
           for (int64_t rb = 0; rb < rbs; ++rb) {
             const int64_t row = (rb0 + rb) * kBlock, col = cb * kBlock;
             block_product(packed_a + rb * slab * kParts * 2 * kTileElems,
-                          bp + cb * b_block_elems + tile_index(chunk0, 0, 0) * kTileElems, slab, y + row * ldy + col,
-                          ldy, std::min(kBlock, n - row), std::min(kBlock, b.out - col), chunk0 > 0);
+                          bp + cb * block_elems + tile_index(chunk0, 0, 0) * kTileElems, slab, y + row * ldy + col,
+                          ldy, std::min(kBlock, n - row), std::min(kBlock, out - col), chunk0 > 0);
           }
       }
     }
@@ -313,13 +321,38 @@ void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float*
   });
 }
 
+}  // namespace
+
+void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool) {
+  thread_local HugePageBuffer packed_b;  // the caller's, shared by the pool's threads
+  uint16_t* const bp = packed_b.get((b.out + kBlock - 1) / kBlock * b_block_elems(b.in));
+  pack_all_b(b, bp, pool);
+  multiply_packed(x, ldx, n, bp, b.in, b.out, y, ldy, pool);
+}
+
+void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool) {
+  packed.out = b.out;
+  packed.in = b.in;
+  packed.data.resize(size_t((b.out + kBlock - 1) / kBlock * b_block_elems(b.in)));
+  pack_all_b(b, packed.data.data(), pool);
+}
+
+void gemm_amx_packed(const float* x, int64_t ldx, int64_t n, const AmxPackedB& b, float* y, int64_t ldy,
+                     ThreadPool& pool) {
+  multiply_packed(x, ldx, n, b.data.data(), b.in, b.out, y, ldy, pool);
+}
+
 #else
 
 bool amx_available() { return false; }
 
-void gemm_amx(const float*, int64_t, int64_t, const PanelView&, float*, int64_t, ThreadPool&) {
-  throw Error("gemm_amx: AMX is an x86-64 feature; check amx_available() first");
-}
+namespace {
+[[noreturn]] void no_amx() { throw Error("gemm_amx: AMX is an x86-64 feature; check amx_available() first"); }
+}  // namespace
+
+void gemm_amx(const float*, int64_t, int64_t, const PanelView&, float*, int64_t, ThreadPool&) { no_amx(); }
+void pack_amx_b(const PanelView&, AmxPackedB&, ThreadPool&) { no_amx(); }
+void gemm_amx_packed(const float*, int64_t, int64_t, const AmxPackedB&, float*, int64_t, ThreadPool&) { no_amx(); }
 
 #endif
 

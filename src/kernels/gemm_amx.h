@@ -6,8 +6,10 @@
 // the six products several times over. Used by the blocked GEMM (gemm.cpp) where available.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/gemm.h"
 
 namespace edgerun {
 
@@ -15,16 +17,18 @@ namespace edgerun {
 // state (asked once, at the first call); false everywhere else.
 bool amx_available();
 
-// The right-hand operand B [in, out] as panels of 32 columns: element (k, col) is at
-// first[(col / 32)·panel_step + k·row_stride + col % 32]; every panel is whole (32 readable
-// columns, those past `out` ignored).
-struct PanelView {
-  const float* first;
-  int64_t panel_step, row_stride, out, in;
-};
-
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · B. Only where amx_available().
 void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool);
+
+// B split into its BF16 parts once, for a right-hand side that meets many left-hand blocks
+// (attention's keys and values, one head at a time).
+struct AmxPackedB {
+  int64_t out = 0, in = 0;
+  std::vector<uint16_t> data;
+};
+void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool);
+void gemm_amx_packed(const float* x, int64_t ldx, int64_t n, const AmxPackedB& b, float* y, int64_t ldy,
+                     ThreadPool& pool);
 
 // The exact split used above, exposed for tests: hi + mid + lo == a for finite a whose parts
 // stay normal.

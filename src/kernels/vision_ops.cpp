@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "kernels/fast_math.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_amx.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
@@ -491,16 +492,25 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
   // score block, not the whole [nq, nk] matrix, is materialised).
   struct Scratch {
     PackedPanels keys, values;
+    AmxPackedB amx_keys, amx_values;
     std::vector<float> scores, scaled_queries;
   };
+  constexpr int64_t kQueryBlock = 256;
+  // With AMX, keys and values are split into BF16 parts once per head rather than by every
+  // block's GEMM (global attention over 4096 positions: 16 blocks per head).
+  const bool amx = nq >= kQueryBlock && nk >= 128 && head_dim >= 64 && amx_available();
   const auto attend_head = [&](int64_t h, Scratch& sc, ThreadPool& p) {
-    constexpr int64_t kQueryBlock = 256;
     sc.scores.resize(size_t(std::min(nq, kQueryBlock) * nk));
     sc.scaled_queries.resize(size_t(std::min(nq, kQueryBlock) * head_dim));
     pack_panels(k.data + h * head_dim, k.stride, 1, nk, head_dim, sc.keys, p);
     // V as the right-hand side is [nk, head_dim] rows: read in place when head_dim is whole panels.
     const bool values_in_place = head_dim % kPanelWidth == 0;
     if (!values_in_place) pack_panels(v.data + h * head_dim, 1, v.stride, head_dim, nk, sc.values, p);
+    if (amx) {
+      pack_amx_b(panel_view(sc.keys), sc.amx_keys, p);
+      pack_amx_b(values_in_place ? panel_view_in_place(v.data + h * head_dim, v.stride, nk, head_dim) : panel_view(sc.values),
+                 sc.amx_values, p);
+    }
     for (int64_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
       const int64_t m = std::min(kQueryBlock, nq - q0);
       float* s = sc.scores.data();
@@ -508,7 +518,8 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
       float* qs = sc.scaled_queries.data();
       for (int64_t r = 0; r < m; ++r)
         for (int64_t d = 0; d < head_dim; ++d) qs[r * head_dim + d] = q.data[(q0 + r) * q.stride + h * head_dim + d] * scale;
-      gemm_packed(qs, head_dim, m, sc.keys, s, nk, p);
+      if (amx) gemm_amx_packed(qs, head_dim, m, sc.amx_keys, s, nk, p);
+      else gemm_packed(qs, head_dim, m, sc.keys, s, nk, p);
       p.parallel_for(m, [&](int64_t r0, int64_t r1, int) {
         for (int64_t r = r0; r < r1; ++r) {
           float* row = s + r * nk;
@@ -517,7 +528,8 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
         }
       }, 4);
       float* o = out + q0 * out_stride + h * head_dim;
-      if (values_in_place) gemm_in_place(s, nk, m, v.data + h * head_dim, v.stride, nk, head_dim, o, out_stride, p);
+      if (amx) gemm_amx_packed(s, nk, m, sc.amx_values, o, out_stride, p);
+      else if (values_in_place) gemm_in_place(s, nk, m, v.data + h * head_dim, v.stride, nk, head_dim, o, out_stride, p);
       else gemm_packed(s, nk, m, sc.values, o, out_stride, p);
     }
   };

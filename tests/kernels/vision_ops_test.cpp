@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "core/dtype.h"
 #include "random_util.h"
@@ -233,17 +234,18 @@ TEST(VisionOps, LinearWithF16WeightAndBias) {
 }
 
 // Few queries or few keys (row by row; (7, 300) is SAM's token-to-image shape), small windows
-// (one head per task), and more queries than one block of 256.
-class AttentionFull : public ::testing::TestWithParam<std::pair<int64_t, int64_t>> {};
+// (one head per task), and more queries than one block of 256 (nq, nk, head size).
+class AttentionFull : public ::testing::TestWithParam<std::tuple<int64_t, int64_t, int64_t>> {};
 INSTANTIATE_TEST_SUITE_P(VisionOps, AttentionFull,
-                         ::testing::Values(std::make_pair(2, 11), std::make_pair(7, 11), std::make_pair(7, 300),
-                                           std::make_pair(300, 45),
-                                           std::make_pair(300, 260)));  // the last: the per-head GEMM path
+                         ::testing::Values(std::make_tuple(2, 11, 8), std::make_tuple(7, 11, 8), std::make_tuple(7, 300, 8),
+                                           std::make_tuple(300, 45, 8),
+                                           std::make_tuple(300, 260, 8),    // the per-head GEMM path
+                                           std::make_tuple(300, 260, 64)));  // values in place; AMX where present
 
 TEST_P(AttentionFull, WithStridesAndBiasMatchesTheDefinition) {
   ThreadPool pool(2);
-  const auto [nq, nk] = GetParam();
-  const int64_t heads = 3, hd = 8, dim = heads * hd;
+  const auto [nq, nk, hd] = GetParam();
+  const int64_t heads = 3, dim = heads * hd;
   // q/k/v interleaved in one [n, 3·dim] buffer as a fused qkv projection writes them.
   const auto qkv_q = test::gaussian(size_t(nq * 3 * dim), 14);
   const auto qkv_k = test::gaussian(size_t(nk * 3 * dim), 15);
