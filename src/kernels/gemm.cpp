@@ -119,7 +119,7 @@ void pack_rows(int64_t out, int64_t in, PackedPanels& packed, ThreadPool& pool, 
 using Panels = PanelView;  // packed: panel_step in·kPanel, row_stride kPanel; in place: kPanel and the row stride
 
 void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy,
-               ThreadPool& pool) {
+               ThreadPool& pool, GemmEpilogue epilogue = {}) {
   const int64_t out = w.out, in = w.in;
   const int64_t panels = (out + kPanel - 1) / kPanel, row_blocks = (n + kRowBlock - 1) / kRowBlock;
   // Tiles ordered panel-major so neighbouring items share a panel in cache, unless the whole
@@ -136,9 +136,11 @@ void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const 
         for (int64_t r = rb * kRowBlock; r < r_end; r += kRows) {
           const int rows = int(std::min<int64_t>(kRows, r_end - r));
           micro(x + r * ldx + k0, ldx, panel + k0 * w.row_stride, w.row_stride, depth, y + r * ldy + col0, ldy, rows, cols,
-                k0 > 0);
+                k0 > 0 || epilogue.accumulate);
         }
       }
+      if (epilogue.bias)  // the tile is still in cache
+        add_bias_rows(y + rb * kRowBlock * ldy + col0, ldy, r_end - rb * kRowBlock, cols, epilogue.bias + col0);
     }
   });
 }
@@ -158,9 +160,10 @@ const MicroKernel& best_micro() {
 
 // AMX tiles where the CPU has them and the product is big enough to amortise packing both
 // operands into BF16 parts; the F32 micro-kernel otherwise.
-void gemm_best(const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy, ThreadPool& pool) {
-  if (n >= 256 && w.in >= 64 && w.out >= 128 && amx_available()) return gemm_amx(x, ldx, n, w, y, ldy, pool);
-  gemm_with(best_micro(), x, ldx, n, w, y, ldy, pool);
+void gemm_best(const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy, ThreadPool& pool,
+               GemmEpilogue epilogue = {}) {
+  if (n >= 256 && w.in >= 64 && w.out >= 128 && amx_available()) return gemm_amx(x, ldx, n, w, y, ldy, pool, epilogue);
+  gemm_with(best_micro(), x, ldx, n, w, y, ldy, pool, epilogue);
 }
 
 }  // namespace
@@ -173,16 +176,22 @@ PanelView panel_view_in_place(const float* b, int64_t ldb, int64_t in, int64_t o
   return {b, kPanel, ldb, out, in};
 }
 
-void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
-  thread_local PackedPanels packed;  // the caller's buffer, reused across calls
-  pack_tensor(w, packed, pool);
-  gemm_best(x, w.shape[1], n, panel_view(packed), y, w.shape[0], pool);
+EDGERUN_MULTIVERSION
+void add_bias_rows(float* y, int64_t ldy, int64_t rows, int64_t cols, const float* bias) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) y[r * ldy + j] += bias[j];
 }
 
-void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool) {
+void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool, GemmEpilogue epilogue) {
+  thread_local PackedPanels packed;  // the caller's buffer, reused across calls
+  pack_tensor(w, packed, pool);
+  gemm_best(x, w.shape[1], n, panel_view(packed), y, w.shape[0], pool, epilogue);
+}
+
+void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool, GemmEpilogue epilogue) {
   PackedPanels packed;
   pack_tensor(w, packed, pool);
-  gemm_with(micro_portable, x, w.shape[1], n, panel_view(packed), y, w.shape[0], pool);
+  gemm_with(micro_portable, x, w.shape[1], n, panel_view(packed), y, w.shape[0], pool, epilogue);
 }
 
 void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,

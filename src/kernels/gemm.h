@@ -15,7 +15,14 @@ namespace edgerun {
 // Worth it from a handful of rows up; callers keep row-dot kernels for n < kGemmMinRows.
 constexpr int64_t kGemmMinRows = 4;
 
-void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool);
+// What happens to y as a tile of the product lands: bias [out] added to every row, and with
+// accumulate the product is added to what y holds (a residual) instead of replacing it.
+struct GemmEpilogue {
+  const float* bias = nullptr;
+  bool accumulate = false;
+};
+
+void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool, GemmEpilogue epilogue = {});
 
 // The right-hand operand packed into panels, reusable across calls (attention packs Kᵀ and V
 // once per head for every block of queries).
@@ -48,7 +55,11 @@ void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64
 
 // The same product computed by the portable micro-kernel only (the reference the SIMD path is
 // tested against).
-void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool);
+void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool,
+                       GemmEpilogue epilogue = {});
+
+// y[rows, cols] (row stride ldy) += bias[cols] per row: the epilogue's bias, for the kernels.
+void add_bias_rows(float* y, int64_t ldy, int64_t rows, int64_t cols, const float* bias);
 void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,
                             float* y, int64_t ldy, ThreadPool& pool);
 

@@ -286,7 +286,7 @@ void pack_all_b(const PanelView& b, uint16_t* dst, ThreadPool& pool) {
 
 // y = x · B for B packed by pack_all_b (in × out).
 void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp, int64_t in, int64_t out, float* y,
-                     int64_t ldy, ThreadPool& pool) {
+                     int64_t ldy, ThreadPool& pool, GemmEpilogue epilogue = {}) {
   const int64_t chunks = chunks_of(in), block_elems = b_block_elems(in);
   const int64_t col_blocks = (out + kBlock - 1) / kBlock, row_blocks = (n + kBlock - 1) / kBlock;
   // k in slabs of at most 512, and A in groups of row blocks (≤ ~1 MiB packed per slab) that stay
@@ -311,9 +311,11 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
         for (int64_t cb = cb0; cb < cb1; ++cb)
           for (int64_t rb = 0; rb < rbs; ++rb) {
             const int64_t row = (rb0 + rb) * kBlock, col = cb * kBlock;
+            const int64_t rows = std::min(kBlock, n - row), cols = std::min(kBlock, out - col);
             block_product(packed_a + rb * slab * kParts * 2 * kTileElems,
                           bp + cb * block_elems + tile_index(chunk0, 0, 0) * kTileElems, slab, y + row * ldy + col,
-                          ldy, std::min(kBlock, n - row), std::min(kBlock, out - col), chunk0 > 0);
+                          ldy, rows, cols, chunk0 > 0 || epilogue.accumulate);
+            if (epilogue.bias && chunk0 + slab == chunks) add_bias_rows(y + row * ldy + col, ldy, rows, cols, epilogue.bias + col);
           }
       }
     }
@@ -323,11 +325,12 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
 
 }  // namespace
 
-void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool) {
+void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool,
+              GemmEpilogue epilogue) {
   thread_local HugePageBuffer packed_b;  // the caller's, shared by the pool's threads
   uint16_t* const bp = packed_b.get((b.out + kBlock - 1) / kBlock * b_block_elems(b.in));
   pack_all_b(b, bp, pool);
-  multiply_packed(x, ldx, n, bp, b.in, b.out, y, ldy, pool);
+  multiply_packed(x, ldx, n, bp, b.in, b.out, y, ldy, pool, epilogue);
 }
 
 void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool) {
@@ -350,7 +353,7 @@ namespace {
 [[noreturn]] void no_amx() { throw Error("gemm_amx: AMX is an x86-64 feature; check amx_available() first"); }
 }  // namespace
 
-void gemm_amx(const float*, int64_t, int64_t, const PanelView&, float*, int64_t, ThreadPool&) { no_amx(); }
+void gemm_amx(const float*, int64_t, int64_t, const PanelView&, float*, int64_t, ThreadPool&, GemmEpilogue) { no_amx(); }
 void pack_amx_b(const PanelView&, AmxPackedB&, ThreadPool&) { no_amx(); }
 void gemm_amx_packed(const float*, int64_t, int64_t, const AmxPackedB&, float*, int64_t, ThreadPool&) { no_amx(); }
 

@@ -18,7 +18,8 @@ namespace edgerun {
 bool amx_available();
 
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · B. Only where amx_available().
-void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool);
+void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool,
+              GemmEpilogue epilogue = {});
 
 // B split into its BF16 parts once, for a right-hand side that meets many left-hand blocks
 // (attention's keys and values, one head at a time).

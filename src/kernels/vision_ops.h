@@ -36,8 +36,10 @@ void gelu_tanh(float* x, int64_t n);
 void gelu_tanh_portable(float* x, int64_t n);  // the reference of gelu_tanh's SIMD path
 void gelu_tanh(float* x, int64_t n, ThreadPool& pool);
 
-// y[n, out] = x[n, in] · Wᵀ + b for a Linear weight W [out, in] of any matmul type; bias may be null.
-void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool);
+// y[n, out] = x[n, in] · Wᵀ + b for a Linear weight W [out, in] of any matmul type; bias may be
+// null. With accumulate, y += x · Wᵀ + b (a residual added as the GEMM stores, not in another pass).
+void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool,
+            bool accumulate = false);
 
 struct Conv2dShape {
   int64_t kernel_h = 1, kernel_w = 1;

@@ -86,7 +86,7 @@ AttentionBias relative_position_bias(const std::vector<float>& table_h, const st
 
 }  // namespace
 
-// x: [G², C] (LayerNorm'd tokens) → out: [G², C] after qkv, attention (global, or in windows of
+// x: [G², C] (LayerNorm'd tokens) → out [G², C] += the result of qkv, attention (global, or in windows of
 // S × S over the grid zero-padded to a multiple of S: padded tokens take part as keys, as in the
 // reference, with the projections of a zero token, i.e. the qkv bias) and the projection.
 void SamVitEncoder::attend(const Block& b, bool global, const float* x, float* out, ThreadPool& pool) const {
@@ -104,14 +104,14 @@ void SamVitEncoder::attend(const Block& b, bool global, const float* x, float* o
     windowed_attention({q, q + C, q + 2 * C, 3 * C, hd, pad, pad + C, pad + 2 * C}, G, cfg_.window, cfg_.heads, hd, scale,
                        att.get(), pool, &rel_pos);
   }
-  linear(att.get(), n, *b.proj, b.proj_b.data(), out, pool);
+  linear(att.get(), n, *b.proj, b.proj_b.data(), out, pool, /*accumulate=*/true);
 }
 
 void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {
   const int64_t C = cfg_.embed_dim, G = cfg_.grid, P = G * G;
   const float eps = float(cfg_.eps);
   // Patch embedding → tokens [P, C] + absolute positions.
-  std::vector<float> x(size_t(P * C)), xn(size_t(P * C)), delta(size_t(P * C));
+  std::vector<float> x(size_t(P * C)), xn(size_t(P * C));
   patch_embed(w_.get(prefix_ + "patch_embed.proj.weight"), patch_bias_.data(), image, G * cfg_.patch, G * cfg_.patch,
               x.data(), pool);
   add_inplace(x.data(), pos_embed_.data(), P * C);
@@ -119,12 +119,10 @@ void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) con
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     layernorm(x.data(), P, C, b.norm1_w.data(), b.norm1_b.data(), eps, xn.data(), pool);
-    attend(b, cfg_.global[i], xn.data(), delta.data(), pool);
-    add_inplace(x.data(), delta.data(), P * C);
+    attend(b, cfg_.global[i], xn.data(), x.data(), pool);  // + residual
     // MLP.
     layernorm(x.data(), P, C, b.norm2_w.data(), b.norm2_b.data(), eps, xn.data(), pool);
-    gelu_mlp(b.lin1, b.lin2, GeluKind::kErf, xn.data(), P, delta.data(), pool);
-    add_inplace(x.data(), delta.data(), P * C);
+    gelu_mlp(b.lin1, b.lin2, GeluKind::kErf, xn.data(), P, x.data(), pool, /*accumulate=*/true);  // + residual
   }
 
   neck_.apply(x.data(), G, out, pool);

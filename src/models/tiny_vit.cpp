@@ -179,7 +179,7 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
                                ThreadPool& pool) const {
   const int64_t C = s.dim, H = s.resolution, P = H * H, N = s.window * s.window, hd = C / s.heads;
   const float eps = float(cfg_.layer_norm_eps);
-  float *normed = scratch.normed.get(), *qkv = scratch.qkv.get(), *att = scratch.attended.get(), *delta = scratch.delta.get();
+  float *normed = scratch.normed.get(), *qkv = scratch.qkv.get(), *att = scratch.attended.get();
   layernorm(tokens.data(), P, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, normed, pool);
   linear(normed, P, *b.qkv, b.qkv_b.data(), qkv, pool);
   const AttentionBias bias = [&](int64_t head, int64_t row, const float*, float* scores) {
@@ -189,15 +189,13 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   const float* pad = b.pad_qkv.data();
   const WindowedQkv in{qkv, qkv + hd, qkv + 2 * hd, 3 * C, 3 * hd, pad, pad + hd, pad + 2 * hd};
   windowed_attention(in, H, s.window, s.heads, hd, 1.0f / std::sqrt(float(hd)), att, pool, &bias);
-  linear(att, P, *b.proj, b.proj_b.data(), delta, pool);
-  pool.parallel_for(P * C, [&](int64_t i0, int64_t i1, int) { add_inplace(tokens.data() + i0, delta + i0, i1 - i0); }, 16384);
+  linear(att, P, *b.proj, b.proj_b.data(), tokens.data(), pool, /*accumulate=*/true);  // + residual
   // Local conv (depthwise, with its BatchNorm) on the token grid; it replaces the tokens.
-  run_conv_bn(b.local_conv, tokens.data(), C, H, H, delta, pool);
-  std::copy_n(delta, P * C, tokens.data());
+  run_conv_bn(b.local_conv, tokens.data(), C, H, H, scratch.conv_out.data(), pool);
+  tokens.swap(scratch.conv_out);
   // MLP.
   layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), eps, normed, pool);
-  gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, normed, P, delta, pool);
-  pool.parallel_for(P * C, [&](int64_t i0, int64_t i1, int) { add_inplace(tokens.data() + i0, delta + i0, i1 - i0); }, 16384);
+  gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, normed, P, tokens.data(), pool, /*accumulate=*/true);  // + residual
 }
 
 // MBConv: 1×1 expand, BN, GELU; depthwise 3×3, BN, GELU; 1×1 project, BN; + x; GELU. At 256²
@@ -265,7 +263,7 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
     } else {
       const int64_t P_C = P * s.dim;
       BlockScratch scratch{std::unique_ptr<float[]>(new float[size_t(P_C)]), std::unique_ptr<float[]>(new float[size_t(3 * P_C)]),
-                           std::unique_ptr<float[]>(new float[size_t(P_C)]), std::unique_ptr<float[]>(new float[size_t(P_C)])};
+                           std::unique_ptr<float[]>(new float[size_t(P_C)]), std::vector<float>(size_t(P_C))};
       for (const Block& b : s.blocks) run_block(s, b, x, scratch, pool);
     }
     if (s.merge.empty()) break;

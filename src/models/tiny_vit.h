@@ -75,7 +75,8 @@ class TinyVitEncoder : public SamImageEncoder {
                    bool gelu = false, MapLayout in = MapLayout::kChannelLast) const;
   // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.
   struct BlockScratch {
-    std::unique_ptr<float[]> normed, qkv, attended, delta;
+    std::unique_ptr<float[]> normed, qkv, attended;
+    std::vector<float> conv_out;  // swapped with the tokens after the local conv
   };
   void run_block(const Stage& s, const Block& b, std::vector<float>& tokens, BlockScratch& scratch, ThreadPool& pool) const;
   // One MBConv on x [H·H, C] → y [H·H, C], a few rows at a time (see the definition).

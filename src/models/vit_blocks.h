@@ -19,8 +19,8 @@ struct LinearLayer {
   std::vector<float> bias;
   int64_t out() const { return weight->dim(0); }
   int64_t in() const { return weight->dim(1); }
-  // y[n, out] = x[n, in] · Wᵀ + b
-  void apply(const float* x, int64_t n, float* y, ThreadPool& pool) const;
+  // y[n, out] = x[n, in] · Wᵀ + b, or with accumulate y += x · Wᵀ + b
+  void apply(const float* x, int64_t n, float* y, ThreadPool& pool, bool accumulate = false) const;
 };
 LinearLayer load_linear(const WeightStore& w, const std::string& prefix, int64_t out = -1, int64_t in = -1,
                         bool bias_required = true);
@@ -34,9 +34,9 @@ struct LayerNormLayer {
 LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, int64_t dim, double eps);
 
 enum class GeluKind { kErf, kTanh };
-// fc2(gelu(fc1(x))) for n rows → out [n, fc2.out()].
+// fc2(gelu(fc1(x))) for n rows → out [n, fc2.out()]; with accumulate, added to out (a residual).
 void gelu_mlp(const LinearLayer& fc1, const LinearLayer& fc2, GeluKind gelu, const float* x, int64_t n, float* out,
-              ThreadPool& pool);
+              ThreadPool& pool, bool accumulate = false);
 
 // A patch convolution (kernel = stride = patch, with bias) over an image [3, h, w], written as
 // tokens [(h/patch)·(w/patch), out_channels] row-major over the patch grid.

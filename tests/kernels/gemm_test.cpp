@@ -104,6 +104,35 @@ TEST(Gemm, RightHandSideReadInPlace) {
   EXPECT_THROW(gemm_in_place(a.data(), 8, 4, b.data(), 40, 8, 33, y.data(), 40, pool), Error);
 }
 
+// The epilogue: bias per column and accumulation into y (a residual), on the F32 micro-kernel's
+// sizes and on sizes the AMX path takes where present, against the reference and the portable kernel.
+TEST(Gemm, EpilogueAddsBiasAndAccumulates) {
+  ThreadPool pool(test::max_threads());
+  for (int64_t n : {5, 300})
+    for (int64_t in : {70, 600})
+      for (int64_t out : {33, 160}) {
+        const Weight w = make(DType::F32, out, in, 1.0f);
+        const std::vector<float> x = test::gaussian(size_t(n * in), 11), bias = test::gaussian(size_t(out), 12);
+        const std::vector<float> residual = test::gaussian(size_t(n * out), 13);
+        std::vector<double> want(residual.size());
+        std::vector<float> product(residual.size());
+        matmul_ref(x.data(), n, w.t, product.data());
+        for (bool accumulate : {false, true}) {
+          std::vector<float> fast = residual, portable = residual;
+          gemm_f32(x.data(), n, w.t, fast.data(), pool, {bias.data(), accumulate});
+          gemm_f32_portable(x.data(), n, w.t, portable.data(), pool, {bias.data(), accumulate});
+          const double tol = 2e-6 * std::sqrt(double(in)) * 4;
+          for (int64_t r = 0; r < n; ++r)
+            for (int64_t c = 0; c < out; ++c) {
+              const size_t i = size_t(r * out + c);
+              const double expect = double(product[i]) + bias[size_t(c)] + (accumulate ? residual[i] : 0.0);
+              ASSERT_NEAR(fast[i], expect, tol * (1 + std::fabs(expect))) << n << " " << in << " " << out << " " << accumulate;
+              ASSERT_NEAR(portable[i], expect, tol * (1 + std::fabs(expect))) << accumulate;
+            }
+        }
+      }
+}
+
 // The three BF16 parts hold every bit of an F32 value (the AMX GEMM's products are exact
 // because of it); checked on every machine, AMX or not.
 TEST(GemmAmx, ThreeBf16PartsHoldEveryBitOfAFloat) {
