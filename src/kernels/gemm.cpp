@@ -139,8 +139,7 @@ void gemm_with(MicroKernel micro, const float* x, int64_t ldx, int64_t n, const 
                 k0 > 0 || epilogue.accumulate);
         }
       }
-      if (epilogue.bias)  // the tile is still in cache
-        add_bias_rows(y + rb * kRowBlock * ldy + col0, ldy, r_end - rb * kRowBlock, cols, epilogue.bias + col0);
+      finish_tile(epilogue, y + rb * kRowBlock * ldy + col0, ldy, r_end - rb * kRowBlock, cols, col0);  // still in cache
     }
   });
 }
@@ -176,10 +175,18 @@ PanelView panel_view_in_place(const float* b, int64_t ldb, int64_t in, int64_t o
   return {b, kPanel, ldb, out, in};
 }
 
+namespace {
 EDGERUN_MULTIVERSION
-void add_bias_rows(float* y, int64_t ldy, int64_t rows, int64_t cols, const float* bias) {
+void add_bias_rows(float* __restrict y, int64_t ldy, int64_t rows, int64_t cols, const float* __restrict bias) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < cols; ++j) y[r * ldy + j] += bias[j];
+}
+}  // namespace
+
+void finish_tile(const GemmEpilogue& epilogue, float* y, int64_t ldy, int64_t rows, int64_t cols, int64_t col) {
+  if (epilogue.bias) add_bias_rows(y, ldy, rows, cols, epilogue.bias + col);
+  if (epilogue.activation)
+    for (int64_t r = 0; r < rows; ++r) epilogue.activation(y + r * ldy, cols);
 }
 
 void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool, GemmEpilogue epilogue) {

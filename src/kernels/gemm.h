@@ -15,11 +15,13 @@ namespace edgerun {
 // Worth it from a handful of rows up; callers keep row-dot kernels for n < kGemmMinRows.
 constexpr int64_t kGemmMinRows = 4;
 
-// What happens to y as a tile of the product lands: bias [out] added to every row, and with
-// accumulate the product is added to what y holds (a residual) instead of replacing it.
+// What happens to y as a tile of the product lands (while it is in cache): with accumulate the
+// product is added to what y holds (a residual) instead of replacing it, then bias [out] is added
+// to every row, then activation (e.g. GELU) is applied to each row's piece of the tile.
 struct GemmEpilogue {
   const float* bias = nullptr;
   bool accumulate = false;
+  void (*activation)(float* values, int64_t n) = nullptr;
 };
 
 void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool, GemmEpilogue epilogue = {});
@@ -58,8 +60,9 @@ void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64
 void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool,
                        GemmEpilogue epilogue = {});
 
-// y[rows, cols] (row stride ldy) += bias[cols] per row: the epilogue's bias, for the kernels.
-void add_bias_rows(float* y, int64_t ldy, int64_t rows, int64_t cols, const float* bias);
+// The epilogue's bias and activation on a finished tile y[rows, cols] (row stride ldy) whose
+// first column is column col of the output.
+void finish_tile(const GemmEpilogue& epilogue, float* y, int64_t ldy, int64_t rows, int64_t cols, int64_t col);
 void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,
                             float* y, int64_t ldy, ThreadPool& pool);
 

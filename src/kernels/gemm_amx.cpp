@@ -315,7 +315,7 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
             block_product(packed_a + rb * slab * kParts * 2 * kTileElems,
                           bp + cb * block_elems + tile_index(chunk0, 0, 0) * kTileElems, slab, y + row * ldy + col,
                           ldy, rows, cols, chunk0 > 0 || epilogue.accumulate);
-            if (epilogue.bias && chunk0 + slab == chunks) add_bias_rows(y + row * ldy + col, ldy, rows, cols, epilogue.bias + col);
+            if (chunk0 + slab == chunks) finish_tile(epilogue, y + row * ldy + col, ldy, rows, cols, col);
           }
       }
     }

@@ -187,16 +187,17 @@ void gelu_tanh(float* x, int64_t n) {
   gelu_tanh_portable(x, n);
 }
 
-void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool, bool accumulate) {
-  // The blocked GEMM adds the bias and the residual tile by tile, while each tile is in cache.
-  if (n >= kGemmMinRows && !dtype_is_quantized(w.dtype)) return gemm_f32(x, n, w, y, pool, {bias, accumulate});
+void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool,
+            GemmEpilogue epilogue) {
+  epilogue.bias = bias;
+  if (n >= kGemmMinRows && !dtype_is_quantized(w.dtype)) return gemm_f32(x, n, w, y, pool, epilogue);
   const int64_t out = w.dim(0);
-  std::vector<float> product(accumulate ? size_t(n * out) : 0);
-  float* dst = accumulate ? product.data() : y;
+  std::vector<float> product(epilogue.accumulate ? size_t(n * out) : 0);
+  float* dst = epilogue.accumulate ? product.data() : y;
   matmul(x, n, w, dst, pool);
-  if (accumulate) add_inplace(y, dst, n * out);
-  if (bias)
-    for (int64_t r = 0; r < n; ++r) add_inplace(y + r * out, bias, out);
+  if (epilogue.accumulate) add_inplace(y, dst, n * out);
+  epilogue.accumulate = false;
+  finish_tile(epilogue, y, out, n, out, 0);
 }
 
 namespace {

@@ -37,9 +37,10 @@ void gelu_tanh_portable(float* x, int64_t n);  // the reference of gelu_tanh's S
 void gelu_tanh(float* x, int64_t n, ThreadPool& pool);
 
 // y[n, out] = x[n, in] · Wᵀ + b for a Linear weight W [out, in] of any matmul type; bias may be
-// null. With accumulate, y += x · Wᵀ + b (a residual added as the GEMM stores, not in another pass).
+// null. The epilogue's accumulate (y += …, a residual) and activation apply as the GEMM stores each
+// tile, not in other passes; its bias field is ignored (the bias argument is the layer's).
 void linear(const float* x, int64_t n, const Tensor& w, const float* bias, float* y, ThreadPool& pool,
-            bool accumulate = false);
+            GemmEpilogue epilogue = {});
 
 struct Conv2dShape {
   int64_t kernel_h = 1, kernel_w = 1;

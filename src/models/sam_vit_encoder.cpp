@@ -104,7 +104,7 @@ void SamVitEncoder::attend(const Block& b, bool global, const float* x, float* o
     windowed_attention({q, q + C, q + 2 * C, 3 * C, hd, pad, pad + C, pad + 2 * C}, G, cfg_.window, cfg_.heads, hd, scale,
                        att.get(), pool, &rel_pos);
   }
-  linear(att.get(), n, *b.proj, b.proj_b.data(), out, pool, /*accumulate=*/true);
+  linear(att.get(), n, *b.proj, b.proj_b.data(), out, pool, {.accumulate = true});
 }
 
 void SamVitEncoder::encode(const float* image, float* out, ThreadPool& pool) const {

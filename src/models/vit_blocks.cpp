@@ -7,8 +7,8 @@
 
 namespace edgerun {
 
-void LinearLayer::apply(const float* x, int64_t n, float* y, ThreadPool& pool, bool accumulate) const {
-  linear(x, n, *weight, bias.empty() ? nullptr : bias.data(), y, pool, accumulate);
+void LinearLayer::apply(const float* x, int64_t n, float* y, ThreadPool& pool, GemmEpilogue epilogue) const {
+  linear(x, n, *weight, bias.empty() ? nullptr : bias.data(), y, pool, epilogue);
 }
 
 LinearLayer load_linear(const WeightStore& w, const std::string& prefix, int64_t out, int64_t in, bool bias_required) {
@@ -32,12 +32,11 @@ LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, i
 
 void gelu_mlp(const LinearLayer& fc1, const LinearLayer& fc2, GeluKind gelu, const float* x, int64_t n, float* out,
               ThreadPool& pool, bool accumulate) {
-  const int64_t size = n * fc1.out();
-  const std::unique_ptr<float[]> hidden(new float[size_t(size)]);  // fully written by fc1
-  fc1.apply(x, n, hidden.get(), pool);
-  if (gelu == GeluKind::kErf) gelu_erf(hidden.get(), size, pool);
-  else gelu_tanh(hidden.get(), size, pool);
-  fc2.apply(hidden.get(), n, out, pool, accumulate);
+  const std::unique_ptr<float[]> hidden(new float[size_t(n * fc1.out())]);  // fully written by fc1
+  using Activation = void (*)(float*, int64_t);
+  const Activation activation = gelu == GeluKind::kErf ? Activation(gelu_erf) : Activation(gelu_tanh);
+  fc1.apply(x, n, hidden.get(), pool, {.activation = activation});  // GELU on each tile as it lands
+  fc2.apply(hidden.get(), n, out, pool, {.accumulate = accumulate});
 }
 
 void patch_embed(const Tensor& weight, const float* bias, const float* image, int64_t h, int64_t w, float* tokens,

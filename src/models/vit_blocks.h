@@ -9,6 +9,7 @@
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 #include "formats/weight_store.h"
+#include "kernels/gemm.h"
 
 namespace edgerun {
 
@@ -19,8 +20,8 @@ struct LinearLayer {
   std::vector<float> bias;
   int64_t out() const { return weight->dim(0); }
   int64_t in() const { return weight->dim(1); }
-  // y[n, out] = x[n, in] · Wᵀ + b, or with accumulate y += x · Wᵀ + b
-  void apply(const float* x, int64_t n, float* y, ThreadPool& pool, bool accumulate = false) const;
+  // y[n, out] = x[n, in] · Wᵀ + b, with the epilogue's accumulate / activation (see linear)
+  void apply(const float* x, int64_t n, float* y, ThreadPool& pool, GemmEpilogue epilogue = {}) const;
 };
 LinearLayer load_linear(const WeightStore& w, const std::string& prefix, int64_t out = -1, int64_t in = -1,
                         bool bias_required = true);

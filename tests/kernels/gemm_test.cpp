@@ -104,7 +104,7 @@ TEST(Gemm, RightHandSideReadInPlace) {
   EXPECT_THROW(gemm_in_place(a.data(), 8, 4, b.data(), 40, 8, 33, y.data(), 40, pool), Error);
 }
 
-// The epilogue: bias per column and accumulation into y (a residual), on the F32 micro-kernel's
+// The epilogue: accumulation into y (a residual), bias per column and an activation, on the F32 micro-kernel's
 // sizes and on sizes the AMX path takes where present, against the reference and the portable kernel.
 TEST(Gemm, EpilogueAddsBiasAndAccumulates) {
   ThreadPool pool(test::max_threads());
@@ -117,19 +117,25 @@ TEST(Gemm, EpilogueAddsBiasAndAccumulates) {
         std::vector<double> want(residual.size());
         std::vector<float> product(residual.size());
         matmul_ref(x.data(), n, w.t, product.data());
-        for (bool accumulate : {false, true}) {
-          std::vector<float> fast = residual, portable = residual;
-          gemm_f32(x.data(), n, w.t, fast.data(), pool, {bias.data(), accumulate});
-          gemm_f32_portable(x.data(), n, w.t, portable.data(), pool, {bias.data(), accumulate});
-          const double tol = 2e-6 * std::sqrt(double(in)) * 4;
-          for (int64_t r = 0; r < n; ++r)
-            for (int64_t c = 0; c < out; ++c) {
-              const size_t i = size_t(r * out + c);
-              const double expect = double(product[i]) + bias[size_t(c)] + (accumulate ? residual[i] : 0.0);
-              ASSERT_NEAR(fast[i], expect, tol * (1 + std::fabs(expect))) << n << " " << in << " " << out << " " << accumulate;
-              ASSERT_NEAR(portable[i], expect, tol * (1 + std::fabs(expect))) << accumulate;
-            }
-        }
+        const auto leaky = [](float* v, int64_t m) {
+          for (int64_t i = 0; i < m; ++i) v[i] = v[i] > 0 ? v[i] : 0.25f * v[i];
+        };
+        for (bool accumulate : {false, true})
+          for (bool activate : {false, true}) {
+            std::vector<float> fast = residual, portable = residual;
+            const GemmEpilogue epilogue{bias.data(), accumulate, activate ? +leaky : nullptr};
+            gemm_f32(x.data(), n, w.t, fast.data(), pool, epilogue);
+            gemm_f32_portable(x.data(), n, w.t, portable.data(), pool, epilogue);
+            const double tol = 2e-6 * std::sqrt(double(in)) * 4;
+            for (int64_t r = 0; r < n; ++r)
+              for (int64_t c = 0; c < out; ++c) {
+                const size_t i = size_t(r * out + c);
+                double expect = double(product[i]) + bias[size_t(c)] + (accumulate ? residual[i] : 0.0);
+                if (activate && expect < 0) expect *= 0.25;
+                ASSERT_NEAR(fast[i], expect, tol * (1 + std::fabs(expect))) << n << " " << in << " " << out << " " << accumulate;
+                ASSERT_NEAR(portable[i], expect, tol * (1 + std::fabs(expect))) << accumulate;
+              }
+          }
       }
 }
 
