@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -163,16 +164,22 @@ struct alignas(64) TileConfig {
 
 // The 32×32 product of one packed A block and one packed B block over `chunks` k chunks, stored
 // to or (accumulate) added to c (row stride ldc; rows/cols: how much of the block is inside the
-// output). Tiles 0-3 accumulate, 4-5 hold A, 6-7 hold B; products with part indices summing to
+// output). Without accumulate, start_rows (32 floats, or null for zeros) is every row's start. Tiles 0-3 accumulate, 4-5 hold A, 6-7 hold B; products with part indices summing to
 // more than 2 are below F32 rounding.
 __attribute__((target("amx-tile,amx-bf16,avx512f"))) void block_product(const uint16_t* a, const uint16_t* b,
                                                                         int64_t chunks, float* c, int64_t ldc,
-                                                                        int64_t rows, int64_t cols, bool accumulate) {
+                                                                        int64_t rows, int64_t cols, bool accumulate,
+                                                                        const float* start_rows) {
   __asm__ volatile("" ::: "memory");  // tileloadd declares no memory read: the packing stores land first
   const bool whole = rows == kBlock && cols == kBlock;
   alignas(64) float partial[kBlock * kBlock];  // a block cut by the output's edge goes through here
   constexpr int kPartialStride = kBlock * sizeof(float);
-  if (!accumulate) {
+  if (!accumulate && start_rows) {  // every row starts as the bias: a tile load with stride 0
+    _tile_loadd(0, start_rows, 0);
+    _tile_loadd(1, start_rows + 16, 0);
+    _tile_loadd(2, start_rows, 0);
+    _tile_loadd(3, start_rows + 16, 0);
+  } else if (!accumulate) {
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -297,6 +304,16 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
   const int64_t group = std::clamp<int64_t>((int64_t(1) << 20) / (a_block_elems * 2), 1, 8);
   const int64_t groups = (row_blocks + group - 1) / group;
   const int64_t col_parts = std::clamp<int64_t>((4 * pool.size() + groups - 1) / groups, 1, col_blocks);
+  // Without a residual, the bias is where the accumulators start (padded to whole blocks).
+  thread_local std::vector<float> padded_bias;
+  const bool bias_in_tiles = epilogue.bias && !epilogue.accumulate;
+  if (bias_in_tiles) {
+    padded_bias.assign(size_t(col_blocks * kBlock), 0.0f);
+    std::copy_n(epilogue.bias, out, padded_bias.begin());
+  }
+  const float* const bias_rows = bias_in_tiles ? padded_bias.data() : nullptr;  // (the caller's thread_local)
+  GemmEpilogue rest = epilogue;  // what is left for the stored tiles
+  if (bias_in_tiles) rest.bias = nullptr;
   pool.parallel_for(groups * col_parts, [&](int64_t t0, int64_t t1, int) {
     thread_local HugePageBuffer packed_a_buffer;
     uint16_t* const packed_a = packed_a_buffer.get(group * a_block_elems);
@@ -314,8 +331,9 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
             const int64_t rows = std::min(kBlock, n - row), cols = std::min(kBlock, out - col);
             block_product(packed_a + rb * slab * kParts * 2 * kTileElems,
                           bp + cb * block_elems + tile_index(chunk0, 0, 0) * kTileElems, slab, y + row * ldy + col,
-                          ldy, rows, cols, chunk0 > 0 || epilogue.accumulate);
-            if (chunk0 + slab == chunks) finish_tile(epilogue, y + row * ldy + col, ldy, rows, cols, col);
+                          ldy, rows, cols, chunk0 > 0 || epilogue.accumulate,
+                          bias_rows ? bias_rows + col : nullptr);
+            if (chunk0 + slab == chunks) finish_tile(rest, y + row * ldy + col, ldy, rows, cols, col);
           }
       }
     }
