@@ -80,6 +80,19 @@ void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const 
       y[c * pixels + p] = (x[c * pixels + p] - float(mean[p])) * inv[p] * weight[c] + bias[c];
 }
 
+void transpose(const float* x, int64_t rows, int64_t cols, float* y, ThreadPool& pool) {
+  constexpr int64_t kTile = 32;
+  const int64_t row_tiles = (rows + kTile - 1) / kTile, col_tiles = (cols + kTile - 1) / kTile;
+  pool.parallel_for(row_tiles * col_tiles, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = t / col_tiles * kTile, c0 = t % col_tiles * kTile;
+      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) y[c * rows + r] = x[r * cols + c];
+    }
+  });
+}
+
 void gelu_erf_portable(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * float(M_SQRT1_2)));
 }

@@ -23,6 +23,8 @@ void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, cons
 void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
                float eps, float* y, ThreadPool& pool);
 // SAM's LayerNorm2d: normalises each pixel of a [channels, pixels] map over its channels.
+// y [cols, rows] = x [rows, cols]ᵀ (a channel-last map to channel-first), in cache-sized blocks.
+void transpose(const float* x, int64_t rows, int64_t cols, float* y, ThreadPool& pool);
 void layernorm_channels(const float* x, int64_t channels, int64_t pixels, const float* weight,
                         const float* bias, float eps, float* y);
 

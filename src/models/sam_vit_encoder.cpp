@@ -147,9 +147,13 @@ void SamNeck::apply(const float* tokens, int64_t grid, float* out, ThreadPool& p
          MapLayout::kChannelLast);
   // LayerNorm2d normalises each pixel over its channels: a row LayerNorm of the channel-last map.
   layernorm(mid.get(), P, O, norm1_w.data(), norm1_b.data(), eps, mid.get(), pool);
-  conv2d(mid.get(), O, grid, grid, *conv2, nullptr, {3, 3, 1, 1, 1}, out, pool, MapLayout::kChannelLast,
-         MapLayout::kChannelFirst);
-  layernorm_channels(out, O, P, norm2_w.data(), norm2_b.data(), eps, out);
+  // The 3×3 conv channel-last too (patches against the packed weight, a band of rows at a time)
+  // and its LayerNorm2d per row; only the finished embedding is turned channel-first.
+  const std::unique_ptr<float[]> mid2(new float[size_t(P * O)]);  // fully written by the conv
+  conv2d(mid.get(), O, grid, grid, *conv2, nullptr, {3, 3, 1, 1, 1}, mid2.get(), pool, MapLayout::kChannelLast,
+         MapLayout::kChannelLast);
+  layernorm(mid2.get(), P, O, norm2_w.data(), norm2_b.data(), eps, mid2.get(), pool);
+  transpose(mid2.get(), P, O, out, pool);
 }
 
 std::string SamVitEncoder::describe() const {

@@ -284,6 +284,16 @@ TEST_P(AttentionFull, WithStridesAndBiasMatchesTheDefinition) {
 namespace edgerun {
 namespace {
 
+TEST(VisionOps, TransposeOfAMapWithPartialTiles) {
+  ThreadPool pool(test::max_threads());
+  const int64_t rows = 70, cols = 45;
+  const auto x = test::gaussian(size_t(rows * cols), 41);
+  std::vector<float> y(x.size(), -1.0f);
+  transpose(x.data(), rows, cols, y.data(), pool);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(y[size_t(c * rows + r)], x[size_t(r * cols + c)]) << r << "," << c;
+}
+
 // Windowed attention against windows cut out by hand: a 10×10 grid in windows of 4 (padded to
 // 12×12), heads interleaved [q k v] per head as TinyViT's fused projection writes them.
 TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
