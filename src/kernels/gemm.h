@@ -47,6 +47,12 @@ PanelView panel_view(const PackedPanels& packed);
 // b [in, out] (row stride ldb) where it lies; out must be a multiple of kPanelWidth (throws Error otherwise).
 PanelView panel_view_in_place(const float* b, int64_t ldb, int64_t in, int64_t out);
 
+// The right-hand side split into BF16 parts for the AMX path (gemm_amx.h); empty elsewhere.
+struct AmxPackedB {
+  int64_t out = 0, in = 0;
+  std::vector<uint16_t> data;
+};
+
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · packedᵀ.
 void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool);
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · b[in, out] (row stride ldb), b read

@@ -303,7 +303,8 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
   const int64_t slab_chunks = std::min(chunks, kSlabChunks), a_block_elems = slab_chunks * kParts * 2 * kTileElems;
   const int64_t group = std::clamp<int64_t>((int64_t(1) << 20) / (a_block_elems * 2), 1, 8);
   const int64_t groups = (row_blocks + group - 1) / group;
-  const int64_t col_parts = std::clamp<int64_t>((4 * pool.size() + groups - 1) / groups, 1, col_blocks);
+  const int64_t col_parts =
+      pool.size() == 1 ? 1 : std::clamp<int64_t>((4 * pool.size() + groups - 1) / groups, 1, col_blocks);
   // Without a residual, the bias is where the accumulators start (padded to whole blocks).
   thread_local std::vector<float> padded_bias;
   const bool bias_in_tiles = epilogue.bias && !epilogue.accumulate;
@@ -359,8 +360,8 @@ void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool) {
 }
 
 void gemm_amx_packed(const float* x, int64_t ldx, int64_t n, const AmxPackedB& b, float* y, int64_t ldy,
-                     ThreadPool& pool) {
-  multiply_packed(x, ldx, n, b.data.data(), b.in, b.out, y, ldy, pool);
+                     ThreadPool& pool, GemmEpilogue epilogue) {
+  multiply_packed(x, ldx, n, b.data.data(), b.in, b.out, y, ldy, pool, epilogue);
 }
 
 #else
@@ -373,7 +374,9 @@ namespace {
 
 void gemm_amx(const float*, int64_t, int64_t, const PanelView&, float*, int64_t, ThreadPool&, GemmEpilogue) { no_amx(); }
 void pack_amx_b(const PanelView&, AmxPackedB&, ThreadPool&) { no_amx(); }
-void gemm_amx_packed(const float*, int64_t, int64_t, const AmxPackedB&, float*, int64_t, ThreadPool&) { no_amx(); }
+void gemm_amx_packed(const float*, int64_t, int64_t, const AmxPackedB&, float*, int64_t, ThreadPool&, GemmEpilogue) {
+  no_amx();
+}
 
 #endif
 

@@ -6,7 +6,6 @@
 // the six products several times over. Used by the blocked GEMM (gemm.cpp) where available.
 #pragma once
 #include <cstdint>
-#include <vector>
 
 #include "core/thread_pool.h"
 #include "kernels/gemm.h"
@@ -21,15 +20,11 @@ bool amx_available();
 void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float* y, int64_t ldy, ThreadPool& pool,
               GemmEpilogue epilogue = {});
 
-// B split into its BF16 parts once, for a right-hand side that meets many left-hand blocks
-// (attention's keys and values, one head at a time).
-struct AmxPackedB {
-  int64_t out = 0, in = 0;
-  std::vector<uint16_t> data;
-};
+// B split into its BF16 parts once (AmxPackedB, gemm.h), for a right-hand side that meets many
+// left-hand blocks (attention's keys and values per head, a weight across row chunks).
 void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool);
 void gemm_amx_packed(const float* x, int64_t ldx, int64_t n, const AmxPackedB& b, float* y, int64_t ldy,
-                     ThreadPool& pool);
+                     ThreadPool& pool, GemmEpilogue epilogue = {});
 
 // The exact split used above, exposed for tests: hi + mid + lo == a for finite a whose parts
 // stay normal.

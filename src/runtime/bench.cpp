@@ -100,6 +100,7 @@ BenchResult run_benchmark(const LlamaModel& model, ThreadPool& pool, const Bench
 
 Stat stat_of(const std::vector<double>& v) {
   Stat s;
+  s.min = v.empty() ? 0 : *std::min_element(v.begin(), v.end());
   for (double x : v) s.mean += x;
   s.mean /= double(v.size());
   for (double x : v) s.sd += (x - s.mean) * (x - s.mean);

@@ -18,10 +18,11 @@ struct BenchOptions {
 };
 
 struct Stat {
-  double mean = 0, sd = 0;
+  double mean = 0, sd = 0, min = 0;
 };
 
-// Mean and sample standard deviation.
+// Mean, sample standard deviation and the fastest run (on a shared, noisy machine the minimum is
+// the steadiest comparison between two builds).
 Stat stat_of(const std::vector<double>& values);
 
 struct BenchResult {

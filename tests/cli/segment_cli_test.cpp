@@ -136,7 +136,7 @@ TEST_F(SegmentCli, BenchTimesEncodeAndDecode) {
   EXPECT_EQ(j["image_width"], 600);
   EXPECT_EQ(j["image_height"], 400);
   EXPECT_EQ(j["threads"], 2);
-  for (const char* key : {"first_encode_ms", "encode_ms", "point_decode_ms", "box_decode_ms"})
+  for (const char* key : {"first_encode_ms", "encode_ms", "encode_ms_min", "point_decode_ms", "box_decode_ms"})
     EXPECT_GT(j[key].get<double>(), 0.0) << key;
   EXPECT_NE(j["encoder"].get<std::string>().find("SAM ViT"), std::string::npos);
   expect_clean_error("bench -m " + model() + " --image " + (tmp_ / "none.png").string(), "none.png");
