@@ -161,7 +161,7 @@ const MicroKernel& best_micro() {
 // operands into BF16 parts; the F32 micro-kernel otherwise.
 void gemm_best(const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy, ThreadPool& pool,
                GemmEpilogue epilogue = {}) {
-  if (n >= 256 && w.in >= 64 && w.out >= 128 && amx_available()) return gemm_amx(x, ldx, n, w, y, ldy, pool, epilogue);
+  if (n >= 256 && w.in >= 64 && w.out >= 64 && amx_available()) return gemm_amx(x, ldx, n, w, y, ldy, pool, epilogue);
   gemm_with(best_micro(), x, ldx, n, w, y, ldy, pool, epilogue);
 }
 
