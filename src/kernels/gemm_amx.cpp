@@ -315,6 +315,10 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
   const float* const bias_rows = bias_in_tiles ? padded_bias.data() : nullptr;  // (the caller's thread_local)
   GemmEpilogue rest = epilogue;  // what is left for the stored tiles
   if (bias_in_tiles) rest.bias = nullptr;
+  // When an item spans every column, the activation runs over its whole rows once they are done
+  // (in L2; long runs) rather than on each 32-wide row piece straight after its tile store.
+  GemmEpilogue per_tile = rest;
+  if (col_parts == 1) per_tile.activation = nullptr;
   pool.parallel_for(groups * col_parts, [&](int64_t t0, int64_t t1, int) {
     thread_local HugePageBuffer packed_a_buffer;
     uint16_t* const packed_a = packed_a_buffer.get(group * a_block_elems);
@@ -334,9 +338,11 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
                           bp + cb * block_elems + tile_index(chunk0, 0, 0) * kTileElems, slab, y + row * ldy + col,
                           ldy, rows, cols, chunk0 > 0 || epilogue.accumulate,
                           bias_rows ? bias_rows + col : nullptr);
-            if (chunk0 + slab == chunks) finish_tile(rest, y + row * ldy + col, ldy, rows, cols, col);
+            if (chunk0 + slab == chunks) finish_tile(per_tile, y + row * ldy + col, ldy, rows, cols, col);
           }
       }
+      if (rest.activation && !per_tile.activation)
+        for (int64_t row = rb0 * kBlock; row < std::min(n, (rb0 + rbs) * kBlock); ++row) rest.activation(y + row * ldy, out);
     }
     release_tiles();
   });

@@ -107,36 +107,36 @@ TEST(Gemm, RightHandSideReadInPlace) {
 // The epilogue: accumulation into y (a residual), bias per column and an activation, on the F32 micro-kernel's
 // sizes and on sizes the AMX path takes where present, against the reference and the portable kernel.
 TEST(Gemm, EpilogueAddsBiasAndAccumulates) {
-  ThreadPool pool(test::max_threads());
-  for (int64_t n : {5, 300})
-    for (int64_t in : {70, 600})
-      for (int64_t out : {33, 160}) {
-        const Weight w = make(DType::F32, out, in, 1.0f);
-        const std::vector<float> x = test::gaussian(size_t(n * in), 11), bias = test::gaussian(size_t(out), 12);
-        const std::vector<float> residual = test::gaussian(size_t(n * out), 13);
-        std::vector<double> want(residual.size());
-        std::vector<float> product(residual.size());
-        matmul_ref(x.data(), n, w.t, product.data());
-        const auto leaky = [](float* v, int64_t m) {
-          for (int64_t i = 0; i < m; ++i) v[i] = v[i] > 0 ? v[i] : 0.25f * v[i];
-        };
-        for (bool accumulate : {false, true})
-          for (bool activate : {false, true}) {
-            std::vector<float> fast = residual, portable = residual;
-            const GemmEpilogue epilogue{bias.data(), accumulate, activate ? +leaky : nullptr};
-            gemm_f32(x.data(), n, w.t, fast.data(), pool, epilogue);
-            gemm_f32_portable(x.data(), n, w.t, portable.data(), pool, epilogue);
-            const double tol = 2e-6 * std::sqrt(double(in)) * 4;
-            for (int64_t r = 0; r < n; ++r)
-              for (int64_t c = 0; c < out; ++c) {
-                const size_t i = size_t(r * out + c);
-                double expect = double(product[i]) + bias[size_t(c)] + (accumulate ? residual[i] : 0.0);
-                if (activate && expect < 0) expect *= 0.25;
-                ASSERT_NEAR(fast[i], expect, tol * (1 + std::fabs(expect))) << n << " " << in << " " << out << " " << accumulate;
-                ASSERT_NEAR(portable[i], expect, tol * (1 + std::fabs(expect))) << accumulate;
-              }
-          }
-      }
+  ThreadPool one(1), all(test::max_threads());  // one thread: the AMX path's items span every column
+  for (ThreadPool* p : {&one, &all})
+    for (int64_t n : {5, 300})
+      for (int64_t in : {70, 600})
+        for (int64_t out : {33, 160}) {
+          const Weight w = make(DType::F32, out, in, 1.0f);
+          const std::vector<float> x = test::gaussian(size_t(n * in), 11), bias = test::gaussian(size_t(out), 12);
+          const std::vector<float> residual = test::gaussian(size_t(n * out), 13);
+          std::vector<float> product(residual.size());
+          matmul_ref(x.data(), n, w.t, product.data());
+          const auto leaky = [](float* v, int64_t m) {
+            for (int64_t i = 0; i < m; ++i) v[i] = v[i] > 0 ? v[i] : 0.25f * v[i];
+          };
+          for (bool accumulate : {false, true})
+            for (bool activate : {false, true}) {
+              std::vector<float> fast = residual, portable = residual;
+              const GemmEpilogue epilogue{bias.data(), accumulate, activate ? +leaky : nullptr};
+              gemm_f32(x.data(), n, w.t, fast.data(), *p, epilogue);
+              gemm_f32_portable(x.data(), n, w.t, portable.data(), *p, epilogue);
+              const double tol = 2e-6 * std::sqrt(double(in)) * 4;
+              for (int64_t r = 0; r < n; ++r)
+                for (int64_t c = 0; c < out; ++c) {
+                  const size_t i = size_t(r * out + c);
+                  double expect = double(product[i]) + bias[size_t(c)] + (accumulate ? residual[i] : 0.0);
+                  if (activate && expect < 0) expect *= 0.25;
+                  ASSERT_NEAR(fast[i], expect, tol * (1 + std::fabs(expect))) << n << " " << in << " " << out << " " << accumulate;
+                  ASSERT_NEAR(portable[i], expect, tol * (1 + std::fabs(expect))) << accumulate;
+                }
+            }
+        }
 }
 
 // The three BF16 parts hold every bit of an F32 value (the AMX GEMM's products are exact
