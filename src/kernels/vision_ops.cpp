@@ -411,7 +411,15 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
       const std::vector<float> wf = reordered.empty() ? tensor_to_f32(weight) : std::move(reordered);
       PackedPanels packed;
       pack_panels(wf.data(), patch, 1, out_ch, patch, packed, pool);
-      const int64_t band = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, ow * patch));
+      int64_t band = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, ow * patch));
+      // With AMX the weight is split into BF16 parts once, and a band holds at least 256 pixels
+      // (every band reads the whole weight).
+      const bool amx = patch >= 64 && out_ch >= 64 && amx_available();
+      AmxPackedB amx_weight;
+      if (amx) {
+        pack_amx_b(panel_view(packed), amx_weight, pool);
+        band = std::max(band, (256 + ow - 1) / ow);
+      }
       pool.parallel_for((oh + band - 1) / band, [&](int64_t b0, int64_t b1, int) {
         thread_local ThreadPool serial(1);
         const std::unique_ptr<float[]> cols(new float[size_t(band * ow * patch)]);  // rows filled before use
@@ -419,7 +427,8 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
           const int64_t oy0 = b * band, rows = std::min(band, oh - oy0);
           for (int64_t oy = oy0; oy < oy0 + rows; ++oy)
             for (int64_t ox = 0; ox < ow; ++ox) fill_patch(oy, ox, cols.get() + ((oy - oy0) * ow + ox) * patch);
-          gemm_packed(cols.get(), patch, rows * ow, packed, y + oy0 * ow * out_ch, out_ch, serial);
+          if (amx) gemm_amx_packed(cols.get(), patch, rows * ow, amx_weight, y + oy0 * ow * out_ch, out_ch, serial);
+          else gemm_packed(cols.get(), patch, rows * ow, packed, y + oy0 * ow * out_ch, out_ch, serial);
         }
       }, 1);
     }
