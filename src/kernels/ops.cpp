@@ -57,22 +57,35 @@ void softmax_groups(float* x, int64_t groups, int64_t n) {
 namespace {
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) void softmax_avx512(float* x, int64_t n) {
+// R rows of n values, rows `stride` apart, at once: a row of a few dozen values is mostly the
+// latency of its two reductions and its exps, which R independent rows overlap.
+template <int R>
+__attribute__((target("avx512f"))) void softmax_avx512(float* x, int64_t stride, int64_t n) {
   const auto mask_of = [](int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); };
-  __m512 mx = _mm512_set1_ps(-INFINITY);
-  for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, mask_of(n - i), x + i));
-  const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-  __m512 sum = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 k = mask_of(n - i);
-    const __m512 e = exp_approx16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
-    _mm512_mask_storeu_ps(x + i, k, e);
-    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+  __m512 mx[R], m[R], sum[R], inv[R];
+  for (int r = 0; r < R; ++r) mx[r] = _mm512_set1_ps(-INFINITY);
+  for (int64_t i = 0; i < n; i += 16)
+    for (int r = 0; r < R; ++r) mx[r] = _mm512_max_ps(mx[r], _mm512_mask_loadu_ps(mx[r], mask_of(n - i), x + r * stride + i));
+  for (int r = 0; r < R; ++r) {
+    m[r] = _mm512_set1_ps(_mm512_reduce_max_ps(mx[r]));
+    sum[r] = _mm512_setzero_ps();
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = mask_of(n - i);
-    _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+    for (int r = 0; r < R; ++r) {
+      float* p = x + r * stride + i;
+      const __m512 e = exp_approx16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, p), m[r]));
+      _mm512_mask_storeu_ps(p, k, e);
+      sum[r] = _mm512_add_ps(sum[r], _mm512_maskz_mov_ps(k, e));
+    }
+  }
+  for (int r = 0; r < R; ++r) inv[r] = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum[r]));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = mask_of(n - i);
+    for (int r = 0; r < R; ++r) {
+      float* p = x + r * stride + i;
+      _mm512_mask_storeu_ps(p, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p), inv[r]));
+    }
   }
 }
 #endif
@@ -83,9 +96,23 @@ void softmax(float* x, int64_t n) {
   if (n <= 0) return;
 #if defined(__x86_64__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512) return softmax_avx512(x, n);
+  if (avx512) return softmax_avx512<1>(x, n, n);
 #endif
   softmax_portable(x, n);
+}
+
+void softmax_rows(float* x, int64_t rows, int64_t n) {
+  if (n <= 0) return;
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) softmax_avx512<4>(x + r * n, n, n);
+    for (; r < rows; ++r) softmax_avx512<1>(x + r * n, n, n);
+    return;
+  }
+#endif
+  for (int64_t r = 0; r < rows; ++r) softmax_portable(x + r * n, n);
 }
 
 EDGERUN_MULTIVERSION

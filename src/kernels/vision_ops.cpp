@@ -587,11 +587,9 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
       if (amx) gemm_amx_packed(qs, head_dim, m, sc.amx_keys, s, nk, p);
       else gemm_packed(qs, head_dim, m, sc.keys, s, nk, p);
       p.parallel_for(m, [&](int64_t r0, int64_t r1, int) {
-        for (int64_t r = r0; r < r1; ++r) {
-          float* row = s + r * nk;
-          if (bias) (*bias)(h, q0 + r, q.data + (q0 + r) * q.stride + h * head_dim, row);
-          softmax(row, nk);
-        }
+        if (bias)
+          for (int64_t r = r0; r < r1; ++r) (*bias)(h, q0 + r, q.data + (q0 + r) * q.stride + h * head_dim, s + r * nk);
+        softmax_rows(s + r0 * nk, r1 - r0, nk);
       }, 4);
       float* o = out + q0 * out_stride + h * head_dim;
       if (amx) gemm_amx_packed(s, nk, m, sc.amx_values, o, out_stride, p);

@@ -67,6 +67,19 @@ TEST(Kernels, SimdSoftmaxMatchesThePortableLoop) {
   }
 }
 
+// Rows four at a time and the rest one by one (7 rows), on lengths with and without a partial vector.
+TEST(Kernels, RowSoftmaxIsASoftmaxPerRow) {
+  for (int64_t n : {1, 16, 49, 196})
+    for (int64_t rows : {1, 4, 7}) {
+      std::vector<float> a = gaussian(size_t(n * rows), uint32_t(3 * n + rows)), b;
+      for (float& v : a) v *= 8;
+      b = a;
+      softmax_rows(a.data(), rows, n);
+      for (int64_t r = 0; r < rows; ++r) softmax_portable(b.data() + r * n, n);
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6f * (1 + b[i])) << n << " x " << rows;
+    }
+}
+
 TEST(Kernels, GroupedSoftmaxIsASoftmaxPerRun) {
   for (int64_t n : {1, 7, 9, 40})
     for (int64_t groups : {1, 3, 56}) {
