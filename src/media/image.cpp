@@ -319,64 +319,71 @@ uint8_t clip8(int32_t v) {
 }
 
 // One pass along x (horizontal) or y: out[..] = Σ weight · in[..], rounded as Pillow rounds.
-ImageU8 resample_axis(const ImageU8& in, const AxisWeights& a, bool horizontal, int out_size, int row_first, int rows) {
+ImageU8 resample_axis(const ImageU8& in, const AxisWeights& a, bool horizontal, int out_size, int row_first, int rows,
+                      ThreadPool* pool) {
   ImageU8 out;
   out.channels = in.channels;
   out.width = horizontal ? out_size : in.width;
   out.height = horizontal ? rows : out_size;
   out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
   const int C = in.channels;
-  if (horizontal) {
-    for (int y = 0; y < out.height; ++y) {
-      const uint8_t* row = in.at(0, y + row_first);
-      for (int x = 0; x < out.width; ++x) {
-        const int32_t* w = a.weights.data() + size_t(x) * size_t(a.taps);
-        const uint8_t* src = row + size_t(a.first[size_t(x)]) * size_t(C);
-        uint8_t* dst = out.at(x, y);
-        for (int c = 0; c < C; ++c) {
-          int32_t acc = 1 << (kPrecisionBits - 1);
-          for (int i = 0; i < a.count[size_t(x)]; ++i) acc += int32_t(src[i * C + c]) * w[i];
-          dst[c] = clip8(acc);
+  const size_t row_bytes = size_t(in.width) * size_t(C);
+  // Output rows [y0, y1): horizontally each from its own input row; vertically whole rows at a
+  // time (integer sums, so the order of the taps does not matter).
+  const auto rows_of = [&](int64_t y0, int64_t y1) {
+    if (horizontal) {
+      for (int64_t y = y0; y < y1; ++y) {
+        const uint8_t* row = in.at(0, int(y) + row_first);
+        for (int x = 0; x < out.width; ++x) {
+          const int32_t* w = a.weights.data() + size_t(x) * size_t(a.taps);
+          const uint8_t* src = row + size_t(a.first[size_t(x)]) * size_t(C);
+          uint8_t* dst = out.at(x, int(y));
+          for (int c = 0; c < C; ++c) {
+            int32_t acc = 1 << (kPrecisionBits - 1);
+            for (int i = 0; i < a.count[size_t(x)]; ++i) acc += int32_t(src[i * C + c]) * w[i];
+            dst[c] = clip8(acc);
+          }
         }
       }
+      return;
     }
-    return out;
-  }
-  // Vertical: whole rows at a time (integer sums, so the order of the taps does not matter).
-  const size_t row_bytes = size_t(in.width) * size_t(C);
-  std::vector<int32_t> acc(row_bytes);
-  for (int y = 0; y < out.height; ++y) {
-    const int32_t* w = a.weights.data() + size_t(y) * size_t(a.taps);
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-    for (int i = 0; i < a.count[size_t(y)]; ++i) {
-      const uint8_t* src = in.at(0, a.first[size_t(y)] + i);
-      const int32_t wi = w[i];
-      for (size_t k = 0; k < row_bytes; ++k) acc[k] += int32_t(src[k]) * wi;
+    std::vector<int32_t> acc(row_bytes);
+    for (int64_t y = y0; y < y1; ++y) {
+      const int32_t* w = a.weights.data() + size_t(y) * size_t(a.taps);
+      std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+      for (int i = 0; i < a.count[size_t(y)]; ++i) {
+        const uint8_t* src = in.at(0, a.first[size_t(y)] + i);
+        const int32_t wi = w[i];
+        for (size_t k = 0; k < row_bytes; ++k) acc[k] += int32_t(src[k]) * wi;
+      }
+      uint8_t* dst = out.at(0, int(y));
+      for (size_t k = 0; k < row_bytes; ++k) dst[k] = clip8(acc[k]);
     }
-    uint8_t* dst = out.at(0, y);
-    for (size_t k = 0; k < row_bytes; ++k) dst[k] = clip8(acc[k]);
-  }
+  };
+  if (pool) pool->parallel_for(out.height, [&](int64_t y0, int64_t y1, int) { rows_of(y0, y1); }, 8);
+  else rows_of(0, out.height);
   return out;
 }
 
 }  // namespace
 
-ImageU8 resize_pil(const ImageU8& image, int out_width, int out_height, ResampleFilter filter) {
+ImageU8 resize_pil(const ImageU8& image, int out_width, int out_height, ResampleFilter filter, ThreadPool* pool) {
   if (out_width <= 0 || out_height <= 0) fail("resize", "the target size must be positive");
   if (image.width <= 0 || image.height <= 0) fail("resize", "the image has no pixels");
   const Filter f = filter_of(filter);
   const bool need_x = out_width != image.width, need_y = out_height != image.height;
   if (!need_x && !need_y) return image;
   AxisWeights wy = axis_weights(image.height, out_height, f);
-  if (!need_x) return resample_axis(image, wy, false, out_height, 0, image.height);
+  if (!need_x) return resample_axis(image, wy, false, out_height, 0, image.height, pool);
   const AxisWeights wx = axis_weights(image.width, out_width, f);
   // The horizontal pass covers only the rows the vertical pass will read.
   const int row_first = wy.first.front();
   const int row_last = wy.first.back() + wy.count.back();
-  ImageU8 mid = resample_axis(image, wx, true, out_width, need_y ? row_first : 0, need_y ? row_last - row_first : image.height);
+  ImageU8 mid =
+      resample_axis(image, wx, true, out_width, need_y ? row_first : 0, need_y ? row_last - row_first : image.height, pool);
   if (!need_y) return mid;
   for (int& first : wy.first) first -= row_first;
-  return resample_axis(mid, wy, false, out_height, 0, mid.height);
+  return resample_axis(mid, wy, false, out_height, 0, mid.height, pool);
 }
 
 // ---- PyTorch's bilinear interpolation -----------------------------------------------------

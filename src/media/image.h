@@ -39,8 +39,10 @@ void write_png(const std::string& path, const ImageU8& image);
 // Pillow's Image.resize filters (Resampling.BILINEAR, BICUBIC, LANCZOS).
 enum class ResampleFilter { kBilinear, kBicubic, kLanczos };
 // Pillow's 8-bit resampling (libImaging/Resample.c): separable, horizontal pass first, weights
-// normalised per output pixel and applied in 22-bit fixed point; bit-exact with PIL.
-ImageU8 resize_pil(const ImageU8& image, int out_width, int out_height, ResampleFilter filter);
+// normalised per output pixel and applied in 22-bit fixed point; bit-exact with PIL. With a pool,
+// rows are shared out (integer sums: the same bytes either way).
+ImageU8 resize_pil(const ImageU8& image, int out_width, int out_height, ResampleFilter filter,
+                   ThreadPool* pool = nullptr);
 
 // The rectangle [x, x+width) × [y, y+height) of `image` (must lie inside it).
 ImageU8 crop(const ImageU8& image, int x, int y, int width, int height);

@@ -198,7 +198,8 @@ class SamVitEncoder : public SamImageEncoder {
 };
 
 // SamPredictor.set_image's input: the resized RGB image (long side `size`), normalised with the
-// pixel mean/std and zero-padded to size × size, channel-first.
-std::vector<float> sam_preprocess(const uint8_t* rgb, int64_t height, int64_t width, const SamConfig& config);
+// pixel mean/std and zero-padded to size × size, channel-first (rows shared out over the pool).
+std::vector<float> sam_preprocess(const uint8_t* rgb, int64_t height, int64_t width, const SamConfig& config,
+                                  ThreadPool& pool);
 
 }  // namespace edgerun

@@ -163,15 +163,21 @@ std::string SamVitEncoder::describe() const {
          std::to_string(cfg_.heads) + " heads, " + std::to_string(globals) + " global blocks)";
 }
 
-std::vector<float> sam_preprocess(const uint8_t* rgb, int64_t height, int64_t width, const SamConfig& config) {
+std::vector<float> sam_preprocess(const uint8_t* rgb, int64_t height, int64_t width, const SamConfig& config,
+                                  ThreadPool& pool) {
   const int64_t S = config.image_size;
   if (height > S || width > S) fail("image", "larger than the encoder input after resizing");
-  std::vector<float> out(size_t(3 * S * S), 0.0f);
-  for (int64_t c = 0; c < 3; ++c)
-    for (int64_t y = 0; y < height; ++y)
-      for (int64_t x = 0; x < width; ++x)
-        out[size_t((c * S + y) * S + x)] =
-            (float(rgb[(y * width + x) * 3 + c]) - config.pixel_mean[size_t(c)]) / config.pixel_std[size_t(c)];
+  std::vector<float> out(size_t(3 * S * S));  // every entry written below
+  pool.parallel_for(3 * S, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / S, y = r % S;
+      float* dst = out.data() + r * S;
+      const int64_t valid = y < height ? width : 0;
+      for (int64_t x = 0; x < valid; ++x)
+        dst[x] = (float(rgb[(y * width + x) * 3 + c]) - config.pixel_mean[size_t(c)]) / config.pixel_std[size_t(c)];
+      std::fill(dst + valid, dst + S, 0.0f);
+    }
+  }, 16);
   return out;
 }
 

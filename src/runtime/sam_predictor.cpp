@@ -117,8 +117,10 @@ bool is_sam_model(const std::string& path) {
 std::vector<float> sam_encode_image(const SamModel& model, const ImageU8& image, SamImageGeometry& geometry, ThreadPool& pool) {
   if (image.channels != 3) fail("image", "must be RGB");
   geometry = sam_geometry(image.height, image.width, model.config.image_size);
-  const ImageU8 resized = resize_pil(image, int(geometry.resized_w), int(geometry.resized_h), ResampleFilter::kBilinear);
-  const std::vector<float> input = sam_preprocess(resized.pixels.data(), geometry.resized_h, geometry.resized_w, model.config);
+  const ImageU8 resized =
+      resize_pil(image, int(geometry.resized_w), int(geometry.resized_h), ResampleFilter::kBilinear, &pool);
+  const std::vector<float> input =
+      sam_preprocess(resized.pixels.data(), geometry.resized_h, geometry.resized_w, model.config, pool);
   const int64_t G = model.config.image_embedding_size;
   std::vector<float> embedding(size_t(model.config.prompt_embed_dim * G * G));
   model.encoder->encode(input.data(), embedding.data(), pool);

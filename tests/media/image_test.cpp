@@ -32,13 +32,16 @@ TEST(ImageResize, BilinearMatchesPillowOnTheSamGoldens) {
       ASSERT_EQ(original.height, img["original_size_hw"][0].get<int>());
       ASSERT_EQ(original.width, img["original_size_hw"][1].get<int>());
       const int h = img["input_size_hw"][0], w = img["input_size_hw"][1];
-      const ImageU8 resized = resize_pil(original, w, h, ResampleFilter::kBilinear);
       const Tensor& want = expected.get(img["tensors"]["resized_u8"].get<std::string>());
       ASSERT_EQ(want.shape, (std::vector<int64_t>{h, w, 3}));
-      ASSERT_EQ(resized.pixels.size(), want.nbytes);
-      size_t mismatches = 0;
-      for (size_t i = 0; i < want.nbytes; ++i) mismatches += resized.pixels[i] != want.data[i];
-      EXPECT_EQ(mismatches, 0u) << c << " " << img["file"];
+      ThreadPool pool(2);
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {  // serial, and rows shared out
+        const ImageU8 resized = resize_pil(original, w, h, ResampleFilter::kBilinear, p);
+        ASSERT_EQ(resized.pixels.size(), want.nbytes);
+        size_t mismatches = 0;
+        for (size_t i = 0; i < want.nbytes; ++i) mismatches += resized.pixels[i] != want.data[i];
+        EXPECT_EQ(mismatches, 0u) << c << " " << img["file"] << (p ? " (pool)" : "");
+      }
       ++checked;
     }
   }

@@ -45,7 +45,7 @@ TEST(SamVitEncoder, EmbeddingsAndMasksFromThePngMatchTheOfficialPredictor) {
     const ImageU8 original = read_image(dir + "/" + img["file"].get<std::string>());
     const SamImageGeometry g = sam_geometry(original.height, original.width);
     const ImageU8 resized = resize_pil(original, int(g.resized_w), int(g.resized_h), ResampleFilter::kBilinear);
-    const std::vector<float> input = sam_preprocess(resized.pixels.data(), g.resized_h, g.resized_w, config);
+    const std::vector<float> input = sam_preprocess(resized.pixels.data(), g.resized_h, g.resized_w, config, pool);
     std::vector<float> embedding(256 * 64 * 64);
     encoder.encode(input.data(), embedding.data(), pool);
     const std::vector<float> want = expected.floats(img["tensors"]["image_embeddings"].get<std::string>());
