@@ -347,6 +347,69 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
 
 }  // namespace
 
+namespace {
+
+#if defined(__x86_64__)
+// A convolution over a channel-first map with a small receptive field (an RGB stem: 3 channels ×
+// 3×3 taps) to a channel-last map, computed directly: each output pixel's 16·V sums take every
+// tap's input value broadcast against that tap's weights (taps_w [taps][16·V], tap order
+// (c, ky, kx)). Copying 27-wide patches with bounds checks and running a 27-deep GEMM costs
+// several times more.
+template <int V>
+__attribute__((target("avx512f"))) void conv_taps_rows_avx512(const float* x, int64_t h, int64_t w, int64_t channels,
+                                                               const float* taps_w, const float* bias, const Conv2dShape& s,
+                                                               int64_t ow, float* y, int64_t oy0, int64_t oy1) {
+  constexpr int64_t O = V * 16;
+  for (int64_t oy = oy0; oy < oy1; ++oy)
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      __m512 acc[V];
+      for (int v = 0; v < V; ++v) acc[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+          const int64_t iy = oy * s.stride - s.pad + ky;
+          if (iy < 0 || iy >= h) continue;
+          const float* row = x + (c * h + iy) * w;
+          const float* tap = taps_w + (c * s.kernel_h + ky) * s.kernel_w * O;
+          for (int64_t kx = 0; kx < s.kernel_w; ++kx, tap += O) {
+            const int64_t ix = ox * s.stride - s.pad + kx;
+            if (ix < 0 || ix >= w) continue;
+            const __m512 a = _mm512_set1_ps(row[ix]);
+            for (int v = 0; v < V; ++v) acc[v] = _mm512_fmadd_ps(a, _mm512_loadu_ps(tap + 16 * v), acc[v]);
+          }
+        }
+      float* out = y + (oy * ow + ox) * O;
+      for (int v = 0; v < V; ++v) _mm512_storeu_ps(out + 16 * v, acc[v]);
+    }
+}
+#endif
+
+// The direct path above where it applies (AVX-512; 16, 32, 48 or 64 outputs; at most 32 taps);
+// false when the caller should take the GEMM path.
+bool conv_taps_direct(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight, const float* bias,
+                      const Conv2dShape& s, int64_t oh, int64_t ow, float* y, ThreadPool& pool) {
+#if defined(__x86_64__)
+  const int64_t out_ch = weight.dim(0), taps = channels * s.kernel_h * s.kernel_w;
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512 || taps > 32 || out_ch % 16 != 0 || out_ch > 64) return false;
+  const std::vector<float> wf = tensor_to_f32(weight);  // [out][c][ky][kx] → [tap][out]
+  std::vector<float> taps_w(size_t(taps * out_ch));
+  for (int64_t o = 0; o < out_ch; ++o)
+    for (int64_t t = 0; t < taps; ++t) taps_w[size_t(t * out_ch + o)] = wf[size_t(o * taps + t)];
+  using Rows = void (*)(const float*, int64_t, int64_t, int64_t, const float*, const float*, const Conv2dShape&, int64_t,
+                        float*, int64_t, int64_t);
+  constexpr Rows kByWidth[] = {conv_taps_rows_avx512<1>, conv_taps_rows_avx512<2>, conv_taps_rows_avx512<3>,
+                               conv_taps_rows_avx512<4>};
+  const Rows rows = kByWidth[out_ch / 16 - 1];
+  pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) { rows(x, h, w, channels, taps_w.data(), bias, s, ow, y, y0, y1); }, 4);
+  return true;
+#else
+  (void)x, (void)channels, (void)h, (void)w, (void)weight, (void)bias, (void)s, (void)oh, (void)ow, (void)y, (void)pool;
+  return false;
+#endif
+}
+
+}  // namespace
+
 void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight, const float* bias,
             const Conv2dShape& s, float* y, ThreadPool& pool, MapLayout in, MapLayout out) {
   const bool in_last = in == MapLayout::kChannelLast, out_last = out == MapLayout::kChannelLast;
@@ -401,6 +464,7 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
         }
       }
   };
+  if (out_last && !in_last && conv_taps_direct(x, channels, h, w, weight, bias, s, oh, ow, y, pool)) return;
   if (out_last) {
     if (pointwise && in_last) {
       // y[pixels, O] = x · Wᵀ: the weight is the packed operand, the activations are read in place.

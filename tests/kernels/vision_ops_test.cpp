@@ -147,6 +147,7 @@ TEST(VisionOps, Conv2dMatchesDirectDefinition) {
       {6, 6, 10, 9, {3, 3, 2, 1, 6}},     // depthwise, strided
       {3, 4, 8, 8, {2, 3, 2, 0, 1}},      // non-square kernel
       {16, 64, 23, 21, {3, 3, 1, 1, 1}},  // 144-deep patches, 64 outputs: the AMX GEMM where present
+      {3, 32, 37, 41, {3, 3, 2, 1, 1}},   // an RGB stem (27 taps, 32 outputs): direct where AVX-512 is
   };
   for (const Case& cs : cases) {
     const auto x = test::gaussian(size_t(cs.c * cs.h * cs.w), 5);
