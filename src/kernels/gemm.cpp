@@ -230,8 +230,22 @@ void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t 
   });
 }
 
-void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool) {
-  gemm_best(x, ldx, n, panel_view(w), y, ldy, pool);
+void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool,
+                 GemmEpilogue epilogue) {
+  gemm_best(x, ldx, n, panel_view(w), y, ldy, pool, epilogue);
+}
+
+void pack_operand(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedOperand& packed,
+                  ThreadPool& pool) {
+  pack_panels(w, stride_out, stride_in, out, in, packed.panels, pool);
+  packed.amx = {};
+  if (in >= 64 && out >= 64 && amx_available()) pack_amx_b(panel_view(packed.panels), packed.amx, pool);
+}
+
+void gemm_operand(const float* x, int64_t ldx, int64_t n, const PackedOperand& w, float* y, int64_t ldy, ThreadPool& pool,
+                  GemmEpilogue epilogue) {
+  if (!w.amx.data.empty() && n >= 32) return gemm_amx_packed(x, ldx, n, w.amx, y, ldy, pool, epilogue);
+  gemm_with(best_micro(), x, ldx, n, panel_view(w.panels), y, ldy, pool, epilogue);
 }
 
 void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out, float* y,

@@ -54,7 +54,20 @@ struct AmxPackedB {
 };
 
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · packedᵀ.
-void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool);
+void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, float* y, int64_t ldy, ThreadPool& pool,
+                 GemmEpilogue epilogue = {});
+
+// A right-hand side packed once and used by many products (a convolution's weight across bands of
+// rows): its F32 panels and, where the AMX path takes it (64+ deep and wide), its BF16 parts.
+struct PackedOperand {
+  PackedPanels panels;
+  AmxPackedB amx;
+};
+// As pack_panels, then the BF16 parts where they will be used.
+void pack_operand(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedOperand& packed,
+                  ThreadPool& pool);
+void gemm_operand(const float* x, int64_t ldx, int64_t n, const PackedOperand& w, float* y, int64_t ldy, ThreadPool& pool,
+                  GemmEpilogue epilogue = {});
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · b[in, out] (row stride ldb), b read
 // where it lies: for a right-hand side used once, too large to be worth packing. out must be a
 // multiple of kPanelWidth (throws Error otherwise).

@@ -473,17 +473,12 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
       // y[pixels, O] = cols · Wᵀ a band of output rows at a time: each thread builds its band's
       // cols in a buffer that stays in L2 instead of materialising all of them (tens of MiB).
       const std::vector<float> wf = reordered.empty() ? tensor_to_f32(weight) : std::move(reordered);
-      PackedPanels packed;
-      pack_panels(wf.data(), patch, 1, out_ch, patch, packed, pool);
+      PackedOperand packed;
+      pack_operand(wf.data(), patch, 1, out_ch, patch, packed, pool);
       int64_t band = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, ow * patch));
-      // With AMX the weight is split into BF16 parts once, and a band holds at least 256 pixels
-      // (every band reads the whole weight).
-      const bool amx = patch >= 64 && out_ch >= 64 && amx_available();
-      AmxPackedB amx_weight;
-      if (amx) {
-        pack_amx_b(panel_view(packed), amx_weight, pool);
-        band = std::max(band, (256 + ow - 1) / ow);
-      }
+      // With AMX (the weight split into BF16 parts once) a band holds at least 256 pixels: every
+      // band reads the whole weight.
+      if (!packed.amx.data.empty()) band = std::max(band, (256 + ow - 1) / ow);
       pool.parallel_for((oh + band - 1) / band, [&](int64_t b0, int64_t b1, int) {
         thread_local ThreadPool serial(1);
         const std::unique_ptr<float[]> cols(new float[size_t(band * ow * patch)]);  // rows filled before use
@@ -491,8 +486,7 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
           const int64_t oy0 = b * band, rows = std::min(band, oh - oy0);
           for (int64_t oy = oy0; oy < oy0 + rows; ++oy)
             for (int64_t ox = 0; ox < ow; ++ox) fill_patch(oy, ox, cols.get() + ((oy - oy0) * ow + ox) * patch);
-          if (amx) gemm_amx_packed(cols.get(), patch, rows * ow, amx_weight, y + oy0 * ow * out_ch, out_ch, serial);
-          else gemm_packed(cols.get(), patch, rows * ow, packed, y + oy0 * ow * out_ch, out_ch, serial);
+          gemm_operand(cols.get(), patch, rows * ow, packed, y + oy0 * ow * out_ch, out_ch, serial);
         }
       }, 1);
     }

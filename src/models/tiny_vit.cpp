@@ -118,9 +118,13 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
             m.project.weight->dim(0) != s.dim || m.project.weight->dim(1) != hidden)
           fail(w_.source(), "'" + bp + "conv1/2/3' do not chain " + std::to_string(s.dim) + " -> hidden -> " + std::to_string(s.dim) + " channels");
         ThreadPool serial(1);
-        const std::vector<float> expand = tensor_to_f32(*m.expand.weight), project = tensor_to_f32(*m.project.weight);
-        pack_panels(expand.data(), s.dim, 1, hidden, s.dim, m.expand_packed, serial);
-        pack_panels(project.data(), hidden, 1, s.dim, hidden, m.project_packed, serial);
+        std::vector<float> expand = tensor_to_f32(*m.expand.weight), project = tensor_to_f32(*m.project.weight);
+        for (int64_t o = 0; o < hidden; ++o)  // BN(W·x) = (scale·W)·x + shift
+          for (int64_t i = 0; i < s.dim; ++i) expand[size_t(o * s.dim + i)] *= m.expand.scale[size_t(o)];
+        for (int64_t o = 0; o < s.dim; ++o)
+          for (int64_t i = 0; i < hidden; ++i) project[size_t(o * hidden + i)] *= m.project.scale[size_t(o)];
+        pack_operand(expand.data(), s.dim, 1, hidden, s.dim, m.expand_packed, serial);
+        pack_operand(project.data(), hidden, 1, s.dim, hidden, m.project_packed, serial);
         m.taps = depthwise_taps(*m.depthwise.weight);
         s.mbconvs.push_back(std::move(m));
         continue;
@@ -205,7 +209,8 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
 // and one above and below; the two still needed are carried to the next step). Every value is
 // computed with the same operations in the same order as the layer-by-layer pass.
 void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int64_t H, float* y, ThreadPool& pool) const {
-  const int64_t W = H, hidden = m.expand_packed.out;
+  const int64_t W = H, hidden = m.expand_packed.panels.out;
+  const auto gelu = static_cast<void (*)(float*, int64_t)>(gelu_erf);
   constexpr int64_t kStep = 4;  // output rows per step
   const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(int64_t(pool.size()), H));
   pool.parallel_for(bands, [&](int64_t b0, int64_t b1, int) {
@@ -225,17 +230,15 @@ void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int6
         }
         const int64_t first_new = need_from + kept, new_rows = need_to - first_new;
         float* fresh = expanded.get() + kept * W * hidden;
-        gemm_packed(x + first_new * W * C, C, new_rows * W, m.expand_packed, fresh, hidden, serial);
-        apply_bn(m.expand, fresh, new_rows * W, true);
+        gemm_operand(x + first_new * W * C, C, new_rows * W, m.expand_packed, fresh, hidden, serial,
+                     {m.expand.shift.data(), false, gelu});
         have_from = need_from;
         have_to = need_to;
         depthwise_rows_channels_last(expanded.get(), have_from, hidden, H, W, m.taps.data(), m.depthwise.shape, y0, y1, mid.get());
         apply_bn(m.depthwise, mid.get(), (y1 - y0) * W, true);
-        float* out = y + y0 * W * C;
-        gemm_packed(mid.get(), hidden, (y1 - y0) * W, m.project_packed, out, C, serial);
-        apply_bn(m.project, out, (y1 - y0) * W, false);
-        add_inplace(out, x + y0 * W * C, (y1 - y0) * W * C);
-        gelu_erf(out, (y1 - y0) * W * C);
+        float* out = y + y0 * W * C;  // GELU(x + BN(project(mid))): the residual first, then the GEMM adds to it
+        std::copy_n(x + y0 * W * C, (y1 - y0) * W * C, out);
+        gemm_operand(mid.get(), hidden, (y1 - y0) * W, m.project_packed, out, C, serial, {m.project.shift.data(), true, gelu});
       }
     }
   }, 1);

@@ -54,7 +54,9 @@ class TinyVitEncoder : public SamImageEncoder {
   // for the fused pass: the 1×1 weights packed for the GEMM, the depthwise weight by tap.
   struct MbConv {
     ConvBn expand, depthwise, project;
-    PackedPanels expand_packed, project_packed;
+    // The 1×1 weights with their BatchNorm scale folded in, packed once; the BN shift is the
+    // GEMM epilogue's bias.
+    PackedOperand expand_packed, project_packed;
     std::vector<float> taps;
   };
   struct Stage {

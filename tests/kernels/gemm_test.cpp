@@ -139,6 +139,26 @@ TEST(Gemm, EpilogueAddsBiasAndAccumulates) {
         }
 }
 
+// A right-hand side packed once (both forms where AMX is present) for products with few and many rows.
+TEST(Gemm, PackedOperandServesSmallAndLargeProducts) {
+  ThreadPool pool(test::max_threads());
+  const int64_t in = 100, out = 70;
+  const std::vector<float> b = test::gaussian(size_t(out * in), 21);  // [out, in] rows
+  PackedOperand packed;
+  pack_operand(b.data(), in, 1, out, in, packed, pool);
+  for (int64_t n : {5, 300}) {
+    const std::vector<float> x = test::gaussian(size_t(n * in), 22);
+    std::vector<float> y(size_t(n * out));
+    gemm_operand(x.data(), in, n, packed, y.data(), out, pool);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < out; ++c) {
+        double want = 0;
+        for (int64_t k = 0; k < in; ++k) want += double(x[size_t(r * in + k)]) * b[size_t(c * in + k)];
+        ASSERT_NEAR(y[size_t(r * out + c)], want, 8e-6 * std::sqrt(double(in)) * (1 + std::fabs(want))) << n;
+      }
+  }
+}
+
 // The three BF16 parts hold every bit of an F32 value (the AMX GEMM's products are exact
 // because of it); checked on every machine, AMX or not.
 TEST(GemmAmx, ThreeBf16PartsHoldEveryBitOfAFloat) {
