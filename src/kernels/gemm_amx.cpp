@@ -164,8 +164,9 @@ struct alignas(64) TileConfig {
 
 // The 32×32 product of one packed A block and one packed B block over `chunks` k chunks, stored
 // to or (accumulate) added to c (row stride ldc; rows/cols: how much of the block is inside the
-// output). Without accumulate, start_rows (32 floats, or null for zeros) is every row's start. Tiles 0-3 accumulate, 4-5 hold A, 6-7 hold B; products with part indices summing to
-// more than 2 are below F32 rounding.
+// output). Without accumulate, start_rows (32 floats, or null for zeros) is every row's start.
+// Tiles 0-3 accumulate, 4-5 hold A, 6-7 hold B; the products whose part indices sum to more than
+// 2 are left out (see gemm_amx.h).
 __attribute__((target("amx-tile,amx-bf16,avx512f"))) void block_product(const uint16_t* a, const uint16_t* b,
                                                                         int64_t chunks, float* c, int64_t ldc,
                                                                         int64_t rows, int64_t cols, bool accumulate,

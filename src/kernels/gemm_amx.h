@@ -1,9 +1,11 @@
 // F32 GEMM on Intel AMX tiles, as accurate as F32 FMAs: each F32 operand is split exactly into
-// three BF16 parts (a = hi + mid + lo: 8 + 8 + 8 significant bits) and the six part-products
-// whose magnitude reaches F32's rounding level (hi·hi, hi·mid, mid·hi, hi·lo, mid·mid, lo·hi)
-// are accumulated in F32 by TDPBF16PS. The three dropped products are below 2⁻²⁴ of the result,
-// so the error is that of an F32 dot product; AMX's BF16 rate (~20× the F32 FMA rate) pays for
-// the six products several times over. Used by the blocked GEMM (gemm.cpp) where available.
+// three BF16 parts by truncation (a = hi + mid + lo: 8 + 8 + 8 significant bits) and the six
+// part-products that reach F32's rounding level (hi·hi, hi·mid, mid·hi, hi·lo, mid·mid, lo·hi)
+// are accumulated in F32 by TDPBF16PS. The three dropped ones (mid·lo, lo·mid, lo·lo) sum to less
+// than 2⁻²¹ of |a·b|, the size of an F32 dot product's own rounding over a few terms; tested
+// against the f64 reference at the F32 GEMM's tolerance. AMX's BF16 rate (~20× the F32 FMA
+// rate) pays for the six products several times over. Used by the blocked GEMM (gemm.cpp),
+// attention and the convolutions where available.
 #pragma once
 #include <cstdint>
 
