@@ -3,6 +3,8 @@
 // converted once per call into column panels of kPanel output rows laid out k-major ([in][kPanel]),
 // so a register-tiled micro-kernel (kRows rows of x × kPanel outputs, broadcast + FMA) reads each
 // packed weight value once per kRows tokens from L1. Work is split over (panel, row block) tiles.
+// On CPUs with AMX, products of 256+ rows, 64+ deep and wide run on AMX tiles at F32 accuracy
+// instead (gemm_amx.h); the panels are the same, so callers do not choose.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -25,6 +27,10 @@ struct GemmEpilogue {
 };
 
 void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool, GemmEpilogue epilogue = {});
+
+// The epilogue's bias and activation on a finished tile y[rows, cols] (row stride ldy) whose
+// first column is column col of the output (for the kernels and linear's fallback).
+void finish_tile(const GemmEpilogue& epilogue, float* y, int64_t ldy, int64_t rows, int64_t cols, int64_t col);
 
 // The right-hand operand packed into panels, reusable across calls (attention packs Kᵀ and V
 // once per head for every block of queries).
@@ -79,9 +85,6 @@ void gemm_in_place(const float* x, int64_t ldx, int64_t n, const float* b, int64
 void gemm_f32_portable(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool,
                        GemmEpilogue epilogue = {});
 
-// The epilogue's bias and activation on a finished tile y[rows, cols] (row stride ldy) whose
-// first column is column col of the output.
-void finish_tile(const GemmEpilogue& epilogue, float* y, int64_t ldy, int64_t rows, int64_t cols, int64_t col);
 void gemm_in_place_portable(const float* x, int64_t ldx, int64_t n, const float* b, int64_t ldb, int64_t in, int64_t out,
                             float* y, int64_t ldy, ThreadPool& pool);
 
