@@ -161,7 +161,7 @@ const MicroKernel& best_micro() {
 // operands into BF16 parts; the F32 micro-kernel otherwise.
 void gemm_best(const float* x, int64_t ldx, int64_t n, const Panels& w, float* y, int64_t ldy, ThreadPool& pool,
                GemmEpilogue epilogue = {}) {
-  if (n >= 256 && w.in >= 64 && w.out >= 64 && amx_available()) return gemm_amx(x, ldx, n, w, y, ldy, pool, epilogue);
+  if (n >= 256 && amx_suits(w.in, w.out)) return gemm_amx(x, ldx, n, w, y, ldy, pool, epilogue);
   gemm_with(best_micro(), x, ldx, n, w, y, ldy, pool, epilogue);
 }
 
@@ -239,7 +239,7 @@ void pack_operand(const float* w, int64_t stride_out, int64_t stride_in, int64_t
                   ThreadPool& pool) {
   pack_panels(w, stride_out, stride_in, out, in, packed.panels, pool);
   packed.amx = {};
-  if (in >= 64 && out >= 64 && amx_available()) pack_amx_b(panel_view(packed.panels), packed.amx, pool);
+  if (amx_suits(in, out)) pack_amx_b(panel_view(packed.panels), packed.amx, pool);
 }
 
 void gemm_operand(const float* x, int64_t ldx, int64_t n, const PackedOperand& w, float* y, int64_t ldy, ThreadPool& pool,

@@ -1,5 +1,6 @@
 #include "kernels/gemm_amx.h"
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 #include <algorithm>
@@ -26,13 +27,6 @@ uint16_t bf16_truncate(float f) {
   return uint16_t(u >> 16);
 }
 
-float bf16_value(uint16_t h) {
-  const uint32_t u = uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 }  // namespace
 
 // Truncation keeps every part the leading bits of what is left, so each subtraction is exact and
@@ -40,9 +34,9 @@ float bf16_value(uint16_t h) {
 Bf16Parts split_bf16x3(float a) {
   Bf16Parts p;
   p.hi = bf16_truncate(a);
-  const float r1 = a - bf16_value(p.hi);
+  const float r1 = a - bf16_to_f32(p.hi);
   p.mid = bf16_truncate(r1);
-  p.lo = bf16_truncate(r1 - bf16_value(p.mid));
+  p.lo = bf16_truncate(r1 - bf16_to_f32(p.mid));
   return p;
 }
 

@@ -339,12 +339,6 @@ void depthwise_row_channels_last(const float* x, int64_t first_row, int64_t chan
   }
 }
 
-// [rows, cols] → [cols, rows]
-void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
-}
-
 }  // namespace
 
 namespace {
@@ -533,7 +527,8 @@ void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h,
 std::vector<float> depthwise_taps(const Tensor& weight) {
   const int64_t channels = weight.dim(0), taps = weight.numel() / channels;
   std::vector<float> by_tap(size_t(taps * channels));  // [tap][C]
-  transpose(tensor_to_f32(weight).data(), channels, taps, by_tap.data());
+  ThreadPool serial(1);
+  transpose(tensor_to_f32(weight).data(), channels, taps, by_tap.data(), serial);
   return by_tap;
 }
 
@@ -622,7 +617,7 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
   constexpr int64_t kQueryBlock = 256;
   // With AMX, keys and values are split into BF16 parts once per head rather than by every
   // block's GEMM (global attention over 4096 positions: 16 blocks per head).
-  const bool amx = nq >= kQueryBlock && nk >= 128 && head_dim >= 64 && amx_available();
+  const bool amx = nq >= kQueryBlock && amx_suits(head_dim, nk) && amx_suits(nk, head_dim);
   const auto attend_head = [&](int64_t h, Scratch& sc, ThreadPool& p) {
     sc.scores.resize(size_t(std::min(nq, kQueryBlock) * nk));
     sc.scaled_queries.resize(size_t(std::min(nq, kQueryBlock) * head_dim));

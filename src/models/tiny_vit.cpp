@@ -206,8 +206,9 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
 // pixels the expanded maps would be 64 MiB each, so a pass over them costs more than its
 // arithmetic: instead each thread takes a band of rows and walks it a few output rows at a time,
 // keeping in an L2-sized buffer just the expanded rows the depthwise conv reads (the step's rows
-// and one above and below; the two still needed are carried to the next step). Every value is
-// computed with the same operations in the same order as the layer-by-layer pass.
+// and one above and below; the two still needed are carried to the next step). The 1×1 convs
+// carry their BatchNorm scale in the packed weight and apply shift, residual and GELU as the
+// GEMM stores each tile (rounding differs from conv-then-BN only at F32's last bits).
 void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int64_t H, float* y, ThreadPool& pool) const {
   const int64_t W = H, hidden = m.expand_packed.panels.out;
   const auto gelu = static_cast<void (*)(float*, int64_t)>(gelu_erf);

@@ -166,12 +166,7 @@ TEST(GemmAmx, ThreeBf16PartsHoldEveryBitOfAFloat) {
   for (float& v : values) v *= std::ldexp(1.0f, int(std::fabs(v) * 40) - 60);  // exponents from ~2^-60 to ~2^100
   for (float v : {0.0f, -0.0f, 1.0f, -1.0f, 1.0f + std::ldexp(1.0f, -23), 3.14159265f, -1e-30f, 1e30f, 16777215.0f})
     values.push_back(v);
-  const auto value = [](uint16_t h) {
-    const uint32_t u = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return double(f);
-  };
+  const auto value = [](uint16_t h) { return double(bf16_to_f32(h)); };
   for (float v : values) {
     const Bf16Parts p = split_bf16x3(v);
     ASSERT_EQ(value(p.hi) + value(p.mid) + value(p.lo), double(v)) << v;
