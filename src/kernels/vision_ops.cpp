@@ -675,24 +675,29 @@ void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int
     float *q = buffers.data(), *k = q + N * C, *v = k + N * C, *o = v + N * C;
     for (int64_t win = w0; win < w1; ++win) {
       const int64_t wy = win / per_side, wx = win % per_side;
+      // Every position is a key (padding included); only the rows × cols inside the grid are
+      // queries, packed densely (an edge window of SAM's 64² grid has 8 of its 14 rows inside).
+      const int64_t rows = std::min(window, side - wy * window), cols = std::min(window, side - wx * window);
       for (int64_t r = 0; r < window; ++r)
         for (int64_t c = 0; c < window; ++c) {
           const int64_t y = wy * window + r, x = wx * window + c, t = r * window + c;
-          const bool inside = y < side && x < side;
+          const bool inside = r < rows && c < cols;
           const int64_t row = (y * side + x) * in.stride;
           for (int64_t h = 0; h < heads; ++h) {
             const int64_t at = h * in.head_stride;
-            std::copy_n(inside ? in.q + row + at : in.pad_q + at, head_dim, q + t * C + h * head_dim);
+            if (inside) std::copy_n(in.q + row + at, head_dim, q + (r * cols + c) * C + h * head_dim);
             std::copy_n(inside ? in.k + row + at : in.pad_k + at, head_dim, k + t * C + h * head_dim);
             std::copy_n(inside ? in.v + row + at : in.pad_v + at, head_dim, v + t * C + h * head_dim);
           }
         }
-      attention_full({q, C}, {k, C}, {v, C}, N, N, heads, head_dim, scale, o, serial, bias);
-      for (int64_t r = 0; r < window; ++r)
-        for (int64_t c = 0; c < window; ++c) {
-          const int64_t y = wy * window + r, x = wx * window + c;
-          if (y < side && x < side) std::copy_n(o + (r * window + c) * C, C, out + (y * side + x) * C);
-        }
+      // The bias callback counts rows within the whole window.
+      const AttentionBias window_bias = [&](int64_t head, int64_t i, const float* qr, float* scores) {
+        (*bias)(head, i / cols * window + i % cols, qr, scores);
+      };
+      attention_full({q, C}, {k, C}, {v, C}, rows * cols, N, heads, head_dim, scale, o, serial,
+                     bias ? &window_bias : nullptr);
+      for (int64_t r = 0; r < rows; ++r)
+        std::copy_n(o + r * cols * C, cols * C, out + ((wy * window + r) * side + wx * window) * C);
     }
   });
 }

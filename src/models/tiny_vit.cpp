@@ -191,7 +191,7 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   };
   // The fused projection holds [q, k, v] head after head.
   const float* pad = b.pad_qkv.data();
-  const WindowedQkv in{qkv, qkv + hd, qkv + 2 * hd, 3 * C, 3 * hd, pad, pad + hd, pad + 2 * hd};
+  const WindowedQkv in{qkv, qkv + hd, qkv + 2 * hd, 3 * C, 3 * hd, pad + hd, pad + 2 * hd};
   windowed_attention(in, H, s.window, s.heads, hd, 1.0f / std::sqrt(float(hd)), att, pool, &bias);
   linear(att, P, *b.proj, b.proj_b.data(), tokens.data(), pool, {.accumulate = true});  // + residual
   // Local conv (depthwise, with its BatchNorm) on the token grid; it replaces the tokens.

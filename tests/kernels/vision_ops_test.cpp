@@ -297,10 +297,14 @@ TEST(VisionOps, TransposeOfAMapWithPartialTiles) {
 }
 
 // Windowed attention against windows cut out by hand: a 10×10 grid in windows of 4 (padded to
-// 12×12), heads interleaved [q k v] per head as TinyViT's fused projection writes them.
+// 12×12) and a 30×30 grid in windows of 14 (padded to 42×42), heads interleaved [q k v] per head
+// as TinyViT's fused projection writes them.
 TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
   ThreadPool pool(test::max_threads());
-  const int64_t side = 10, S = 4, heads = 2, hd = 8, C = heads * hd, per_side = 3, N = S * S;
+  struct Case { int64_t side, S, heads, hd; };
+  // 4×4 windows go row by row; 14×14 ones through the GEMMs (edge windows with 2 of 14 rows).
+  for (const Case cs : {Case{10, 4, 2, 8}, Case{30, 14, 2, 32}}) {
+  const int64_t side = cs.side, S = cs.S, heads = cs.heads, hd = cs.hd, C = heads * hd, per_side = (side + S - 1) / S, N = S * S;
   const auto qkv = test::gaussian(size_t(side * side * 3 * C), 31);
   const auto pad = test::gaussian(size_t(3 * C), 32);
   const float scale = 0.3f;
@@ -308,8 +312,7 @@ TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
     for (int64_t j = 0; j < N; ++j) s[j] += 0.2f * float((h + r + j) % 3) + 0.1f * q[0];
   };
   std::vector<float> out(size_t(side * side * C), -7.0f);
-  windowed_attention({qkv.data(), qkv.data() + hd, qkv.data() + 2 * hd, 3 * C, 3 * hd, pad.data(), pad.data() + hd,
-                      pad.data() + 2 * hd},
+  windowed_attention({qkv.data(), qkv.data() + hd, qkv.data() + 2 * hd, 3 * C, 3 * hd, pad.data() + hd, pad.data() + 2 * hd},
                      side, S, heads, hd, scale, out.data(), pool, &bias);
   std::vector<double> ref(out.size());
   // Row t of window (wy, wx), part 0/1/2 (q/k/v), head h: the token's or the padding's.
@@ -339,7 +342,8 @@ TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
             ref[size_t((y * side + x) * C + h * hd + e)] = acc;
           }
         }
-  EXPECT_LT(max_abs_diff(out, ref), 2e-5);
+  EXPECT_LT(max_abs_diff(out, ref), 2e-5) << "side " << side << ", window " << S;
+  }
 }
 
 // Depthwise convolutions, channel-first (vectorised rows) and channel-last, against the direct
