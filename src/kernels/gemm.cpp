@@ -239,12 +239,16 @@ void pack_operand(const float* w, int64_t stride_out, int64_t stride_in, int64_t
                   ThreadPool& pool) {
   pack_panels(w, stride_out, stride_in, out, in, packed.panels, pool);
   packed.amx = {};
-  if (amx_suits(in, out)) pack_amx_b(panel_view(packed.panels), packed.amx, pool);
+  if (!amx_suits(in, out)) return;
+  pack_amx_b(panel_view(packed.panels), packed.amx, pool);
+  packed.panels = {};
 }
 
 void gemm_operand(const float* x, int64_t ldx, int64_t n, const PackedOperand& w, float* y, int64_t ldy, ThreadPool& pool,
                   GemmEpilogue epilogue) {
-  if (!w.amx.data.empty() && n >= 32) return gemm_amx_packed(x, ldx, n, w.amx, y, ldy, pool, epilogue);
+  // AMX whenever the operand is in that form, even for a few rows (a block cut by the output's
+  // edge is handled there): the panels are gone.
+  if (!w.amx.data.empty()) return gemm_amx_packed(x, ldx, n, w.amx, y, ldy, pool, epilogue);
   gemm_with(best_micro(), x, ldx, n, panel_view(w.panels), y, ldy, pool, epilogue);
 }
 

@@ -64,12 +64,14 @@ void gemm_packed(const float* x, int64_t ldx, int64_t n, const PackedPanels& w, 
                  GemmEpilogue epilogue = {});
 
 // A right-hand side packed once and used by many products (a convolution's weight across bands of
-// rows): its F32 panels and, where the AMX path takes it (64+ deep and wide), its BF16 parts.
+// rows, an encoder's Linear weight): its BF16 parts where the AMX path takes it (64+ deep and
+// wide), its F32 panels otherwise — one form, not both.
 struct PackedOperand {
   PackedPanels panels;
   AmxPackedB amx;
+  int64_t out() const { return amx.data.empty() ? panels.out : amx.out; }
 };
-// As pack_panels, then the BF16 parts where they will be used.
+// As pack_panels, then split into BF16 parts where they will be used (the panels then dropped).
 void pack_operand(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedOperand& packed,
                   ThreadPool& pool);
 void gemm_operand(const float* x, int64_t ldx, int64_t n, const PackedOperand& w, float* y, int64_t ldy, ThreadPool& pool,

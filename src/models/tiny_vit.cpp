@@ -98,6 +98,7 @@ void TinyVitEncoder::apply_bn(const ConvBn& c, float* rows, int64_t n, bool gelu
 TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& weights, const std::string& prefix)
     : cfg_(config), w_(weights), prefix_(prefix) {
   const std::string p = prefix_;
+  ThreadPool serial(1);  // for packing weights at load
   stem1_ = conv_bn(p + "patch_embed.seq.0", 3, 2, 1, false);
   stem2_ = conv_bn(p + "patch_embed.seq.2", 3, 2, 1, false);
   if (stem2_.weight->dim(0) != cfg_.embed_dims[0]) fail(w_.source(), "'" + p + "patch_embed.seq.2.c.weight' does not match embed_dims[0]");
@@ -117,7 +118,6 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
         if (m.expand.weight->dim(1) != s.dim || m.depthwise.weight->dim(0) != hidden || m.depthwise.weight->dim(1) != 1 ||
             m.project.weight->dim(0) != s.dim || m.project.weight->dim(1) != hidden)
           fail(w_.source(), "'" + bp + "conv1/2/3' do not chain " + std::to_string(s.dim) + " -> hidden -> " + std::to_string(s.dim) + " channels");
-        ThreadPool serial(1);
         std::vector<float> expand = tensor_to_f32(*m.expand.weight), project = tensor_to_f32(*m.project.weight);
         for (int64_t o = 0; o < hidden; ++o)  // BN(W·x) = (scale·W)·x + shift
           for (int64_t i = 0; i < s.dim; ++i) expand[size_t(o * s.dim + i)] *= m.expand.scale[size_t(o)];
@@ -133,14 +133,13 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
       const int64_t C = s.dim, N = s.window * s.window;
       b.attn_norm_w = tensor_to_f32(w_.get(bp + "attn.norm.weight"), C);
       b.attn_norm_b = tensor_to_f32(w_.get(bp + "attn.norm.bias"), C);
-      b.qkv = &w_.get(bp + "attn.qkv.weight", {3 * C, C});
-      b.qkv_b = tensor_to_f32(w_.get(bp + "attn.qkv.bias"), 3 * C);
-      b.proj = &w_.get(bp + "attn.proj.weight", {C, C});
-      b.proj_b = tensor_to_f32(w_.get(bp + "attn.proj.bias"), C);
+      b.qkv = load_linear(w_, bp + "attn.qkv", 3 * C, C);
+      b.proj = load_linear(w_, bp + "attn.proj", C, C);
       b.mlp_norm_w = tensor_to_f32(w_.get(bp + "mlp.norm.weight"), C);
       b.mlp_norm_b = tensor_to_f32(w_.get(bp + "mlp.norm.bias"), C);
       b.fc1 = load_linear(w_, bp + "mlp.fc1", -1, C);
       b.fc2 = load_linear(w_, bp + "mlp.fc2", C, b.fc1.out());
+      for (LinearLayer* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) l->pack(serial);
       b.local_conv = conv_bn(bp + "local_conv", 3, 1, 1, true);
       // The bias table has one entry per distinct (|Δy|, |Δx|) between two window positions,
       // numbered in the order pairs are first met (row-major over both positions).
@@ -158,8 +157,7 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
         for (int64_t k = 0; k < N * N; ++k) b.bias[size_t(h * N * N + k)] = table[size_t(h * int64_t(offsets.size()) + index[size_t(k)])];
       // A window's padding is zero before the attention's LayerNorm, which maps it to the norm's bias.
       b.pad_qkv.resize(size_t(3 * C));
-      ThreadPool serial(1);
-      linear(b.attn_norm_b.data(), 1, *b.qkv, b.qkv_b.data(), b.pad_qkv.data(), serial);
+      b.qkv.apply(b.attn_norm_b.data(), 1, b.pad_qkv.data(), serial);
       s.blocks.push_back(std::move(b));
     }
     if (si + 1 < cfg_.embed_dims.size()) {
@@ -185,7 +183,7 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   const float eps = float(cfg_.layer_norm_eps);
   float *normed = scratch.normed.get(), *qkv = scratch.qkv.get(), *att = scratch.attended.get();
   layernorm(tokens.data(), P, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, normed, pool);
-  linear(normed, P, *b.qkv, b.qkv_b.data(), qkv, pool);
+  b.qkv.apply(normed, P, qkv, pool);
   const AttentionBias bias = [&](int64_t head, int64_t row, const float*, float* scores) {
     add_inplace(scores, b.bias.data() + (head * N + row) * N, N);
   };
@@ -193,7 +191,7 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   const float* pad = b.pad_qkv.data();
   const WindowedQkv in{qkv, qkv + hd, qkv + 2 * hd, 3 * C, 3 * hd, pad + hd, pad + 2 * hd};
   windowed_attention(in, H, s.window, s.heads, hd, 1.0f / std::sqrt(float(hd)), att, pool, &bias);
-  linear(att, P, *b.proj, b.proj_b.data(), tokens.data(), pool, {.accumulate = true});  // + residual
+  b.proj.apply(att, P, tokens.data(), pool, {.accumulate = true});  // + residual
   // Local conv (depthwise, with its BatchNorm) on the token grid; it replaces the tokens.
   run_conv_bn(b.local_conv, tokens.data(), C, H, H, scratch.conv_out.data(), pool);
   tokens.swap(scratch.conv_out);
@@ -210,7 +208,7 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
 // carry their BatchNorm scale in the packed weight and apply shift, residual and GELU as the
 // GEMM stores each tile (rounding differs from conv-then-BN only at F32's last bits).
 void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int64_t H, float* y, ThreadPool& pool) const {
-  const int64_t W = H, hidden = m.expand_packed.panels.out;
+  const int64_t W = H, hidden = m.expand_packed.out();
   const auto gelu = static_cast<void (*)(float*, int64_t)>(gelu_erf);
   constexpr int64_t kStep = 4;  // output rows per step
   const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(int64_t(pool.size()), H));

@@ -43,9 +43,8 @@ class TinyVitEncoder : public SamImageEncoder {
     std::vector<float> scale, shift;
   };
   struct Block {  // one TinyViT block
-    std::vector<float> attn_norm_w, attn_norm_b, qkv_b, proj_b, mlp_norm_w, mlp_norm_b;
-    const Tensor *qkv, *proj;
-    LinearLayer fc1, fc2;
+    std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
+    LinearLayer qkv, proj, fc1, fc2;  // packed at load
     std::vector<float> bias;  // [heads, window², window²] attention bias, expanded from the table
     std::vector<float> pad_qkv;  // [3·dim] the projections of a padding token (zero before the norm)
     ConvBn local_conv;

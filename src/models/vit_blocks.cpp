@@ -8,7 +8,18 @@
 namespace edgerun {
 
 void LinearLayer::apply(const float* x, int64_t n, float* y, ThreadPool& pool, GemmEpilogue epilogue) const {
-  linear(x, n, *weight, bias.empty() ? nullptr : bias.data(), y, pool, epilogue);
+  const float* b = bias.empty() ? nullptr : bias.data();
+  if (!packed || n < kGemmMinRows) return linear(x, n, *weight, b, y, pool, epilogue);
+  epilogue.bias = b;
+  gemm_operand(x, in(), n, *packed, y, out(), pool, epilogue);
+}
+
+void LinearLayer::pack(ThreadPool& pool) {
+  if (dtype_is_quantized(weight->dtype)) throw Error("'" + weight->name + "' is quantized; only float weights are packed");
+  const std::vector<float> w = tensor_to_f32(*weight);
+  auto p = std::make_shared<PackedOperand>();
+  pack_operand(w.data(), in(), 1, out(), in(), *p, pool);
+  packed = std::move(p);
 }
 
 LinearLayer load_linear(const WeightStore& w, const std::string& prefix, int64_t out, int64_t in, bool bias_required) {
