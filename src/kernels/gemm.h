@@ -17,13 +17,16 @@ namespace edgerun {
 // Worth it from a handful of rows up; callers keep row-dot kernels for n < kGemmMinRows.
 constexpr int64_t kGemmMinRows = 4;
 
+// An elementwise function applied in place (GELU) as results are finished.
+using Activation = void (*)(float* values, int64_t n);
+
 // What happens to y as a tile of the product lands (while it is in cache): with accumulate the
 // product is added to what y holds (a residual) instead of replacing it, then bias [out] is added
 // to every row, then activation (e.g. GELU) is applied to each row's piece of the tile.
 struct GemmEpilogue {
   const float* bias = nullptr;
   bool accumulate = false;
-  void (*activation)(float* values, int64_t n) = nullptr;
+  Activation activation = nullptr;
 };
 
 void gemm_f32(const float* x, int64_t n, const Tensor& w, float* y, ThreadPool& pool, GemmEpilogue epilogue = {});

@@ -301,7 +301,7 @@ void depthwise_row(const float* xc, int64_t h, int64_t w, const float* wc, float
 }
 
 void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
-                      const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
+                      const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool, Activation activation) {
   check_conv_weight(weight, channels, 1, s);
   const std::vector<float> wf = tensor_to_f32(weight);
   const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
@@ -311,6 +311,7 @@ void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, co
       const int64_t c = r / oh, oy = r % oh;
       depthwise_row(x + c * h * w, h, w, wf.data() + c * s.kernel_h * s.kernel_w, bias ? bias[c] : 0.0f, s, oy, ow,
                     y + r * ow);
+      if (activation) activation(y + r * ow, ow);
     }
   }, 8);
 }
@@ -380,7 +381,7 @@ __attribute__((target("avx512f"))) void conv_taps_rows_avx512(const float* x, in
 // The direct path above where it applies (AVX-512; 16, 32, 48 or 64 outputs; at most 32 taps);
 // false when the caller should take the GEMM path.
 bool conv_taps_direct(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight, const float* bias,
-                      const Conv2dShape& s, int64_t oh, int64_t ow, float* y, ThreadPool& pool) {
+                      const Conv2dShape& s, int64_t oh, int64_t ow, float* y, ThreadPool& pool, Activation activation) {
 #if defined(__x86_64__)
   const int64_t out_ch = weight.dim(0), taps = channels * s.kernel_h * s.kernel_w;
   static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -394,10 +395,17 @@ bool conv_taps_direct(const float* x, int64_t channels, int64_t h, int64_t w, co
   constexpr Rows kByWidth[] = {conv_taps_rows_avx512<1>, conv_taps_rows_avx512<2>, conv_taps_rows_avx512<3>,
                                conv_taps_rows_avx512<4>};
   const Rows rows = kByWidth[out_ch / 16 - 1];
-  pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) { rows(x, h, w, channels, taps_w.data(), bias, s, ow, y, y0, y1); }, 4);
+  pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
+    for (int64_t r0 = y0; r0 < y1; r0 += 4) {  // the activation on four rows at a time, still in L2
+      const int64_t r1 = std::min(y1, r0 + 4);
+      rows(x, h, w, channels, taps_w.data(), bias, s, ow, y, r0, r1);
+      if (activation) activation(y + r0 * ow * out_ch, (r1 - r0) * ow * out_ch);
+    }
+  }, 4);
   return true;
 #else
-  (void)x, (void)channels, (void)h, (void)w, (void)weight, (void)bias, (void)s, (void)oh, (void)ow, (void)y, (void)pool;
+  (void)x, (void)channels, (void)h, (void)w, (void)weight, (void)bias, (void)s, (void)oh, (void)ow, (void)y, (void)pool,
+      (void)activation;
   return false;
 #endif
 }
@@ -405,12 +413,12 @@ bool conv_taps_direct(const float* x, int64_t channels, int64_t h, int64_t w, co
 }  // namespace
 
 void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight, const float* bias,
-            const Conv2dShape& s, float* y, ThreadPool& pool, MapLayout in, MapLayout out) {
+            const Conv2dShape& s, float* y, ThreadPool& pool, MapLayout in, MapLayout out, Activation activation) {
   const bool in_last = in == MapLayout::kChannelLast, out_last = out == MapLayout::kChannelLast;
   if (s.groups == channels && s.groups > 1) {
     if (in != out) throw Error("conv '" + weight.name + "': a depthwise convolution keeps its map's layout");
-    if (in_last) return depthwise_conv2d_channels_last(x, channels, h, w, weight, bias, s, y, pool);
-    return depthwise_conv2d(x, channels, h, w, weight, bias, s, y, pool);
+    if (in_last) return depthwise_conv2d_channels_last(x, channels, h, w, weight, bias, s, y, pool, activation);
+    return depthwise_conv2d(x, channels, h, w, weight, bias, s, y, pool, activation);
   }
   if (s.groups != 1) throw Error("conv '" + weight.name + "': groups other than 1 or depthwise are not supported");
   if (weight.shape.size() != 4) throw Error("conv weight '" + weight.name + "' is not 4-D");
@@ -458,11 +466,12 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
         }
       }
   };
-  if (out_last && !in_last && conv_taps_direct(x, channels, h, w, weight, bias, s, oh, ow, y, pool)) return;
+  if (out_last && !in_last && conv_taps_direct(x, channels, h, w, weight, bias, s, oh, ow, y, pool, activation)) return;
   if (out_last) {
+    const GemmEpilogue epilogue{bias, false, activation};  // as each tile lands
     if (pointwise && in_last) {
       // y[pixels, O] = x · Wᵀ: the weight is the packed operand, the activations are read in place.
-      gemm_f32(x, pixels, w_rows, y, pool);
+      gemm_f32(x, pixels, w_rows, y, pool, epilogue);
     } else {
       // y[pixels, O] = cols · Wᵀ a band of output rows at a time: each thread builds its band's
       // cols in a buffer that stays in L2 instead of materialising all of them (tens of MiB).
@@ -480,14 +489,10 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
           const int64_t oy0 = b * band, rows = std::min(band, oh - oy0);
           for (int64_t oy = oy0; oy < oy0 + rows; ++oy)
             for (int64_t ox = 0; ox < ow; ++ox) fill_patch(oy, ox, cols.get() + ((oy - oy0) * ow + ox) * patch);
-          gemm_operand(cols.get(), patch, rows * ow, packed, y + oy0 * ow * out_ch, out_ch, serial);
+          gemm_operand(cols.get(), patch, rows * ow, packed, y + oy0 * ow * out_ch, out_ch, serial, epilogue);
         }
       }, 1);
     }
-    if (bias)
-      pool.parallel_for(pixels, [&](int64_t p0, int64_t p1, int) {
-        for (int64_t p = p0; p < p1; ++p) add_inplace(y + p * out_ch, bias, out_ch);
-      }, 256);
     return;
   }
   std::unique_ptr<float[]> cols_buffer;
@@ -507,20 +512,23 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
   else pack_panels(cols, patch, 1, pixels, patch, packed, pool);
   const std::vector<float> wf = reordered.empty() ? tensor_to_f32(weight) : std::move(reordered);
   gemm_packed(wf.data(), patch, out_ch, packed, y, pixels, pool);
-  if (bias)
-    for (int64_t o = 0; o < out_ch; ++o)
-      for (int64_t p = 0; p < pixels; ++p) y[o * pixels + p] += bias[o];
+  pool.parallel_for(out_ch, [&](int64_t o0, int64_t o1, int) {
+    for (int64_t o = o0; o < o1; ++o) {
+      if (bias) std::for_each(y + o * pixels, y + (o + 1) * pixels, [b = bias[o]](float& v) { v += b; });
+      if (activation) activation(y + o * pixels, pixels);
+    }
+  });
 }
 
 void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
-                                    const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool) {
+                                    const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool,
+                                    Activation activation) {
   check_conv_weight(weight, channels, 1, s);
   const std::vector<float> by_tap = depthwise_taps(weight);
   const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
   pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
-    for (int64_t oy = y0; oy < y1; ++oy)
-      depthwise_row_channels_last(x, 0, channels, h, w, by_tap.data(), bias, s, oy, ow, y + oy * ow * channels);
+    depthwise_rows_channels_last(x, 0, channels, h, w, by_tap.data(), bias, s, y0, y1, y + y0 * ow * channels, activation);
   });
 }
 
@@ -533,10 +541,14 @@ std::vector<float> depthwise_taps(const Tensor& weight) {
 }
 
 void depthwise_rows_channels_last(const float* x_rows, int64_t first_row, int64_t channels, int64_t h, int64_t w,
-                                  const float* taps, const Conv2dShape& s, int64_t row_begin, int64_t row_end, float* y) {
+                                  const float* taps, const float* bias, const Conv2dShape& s, int64_t row_begin,
+                                  int64_t row_end, float* y, Activation activation) {
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
-  for (int64_t oy = row_begin; oy < row_end; ++oy)
-    depthwise_row_channels_last(x_rows, first_row, channels, h, w, taps, nullptr, s, oy, ow, y + (oy - row_begin) * ow * channels);
+  for (int64_t oy = row_begin; oy < row_end; ++oy) {
+    float* row = y + (oy - row_begin) * ow * channels;
+    depthwise_row_channels_last(x_rows, first_row, channels, h, w, taps, bias, s, oy, ow, row);
+    if (activation) activation(row, ow * channels);
+  }
 }
 
 ConvTransposeWeights pack_conv_transpose(const Tensor& weight, ThreadPool& pool) {

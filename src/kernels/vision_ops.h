@@ -55,23 +55,26 @@ inline int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int6
 // How a feature map of one image is stored: [C, H, W] (PyTorch's) or [H, W, C] (token rows).
 enum class MapLayout { kChannelFirst, kChannelLast };
 // nn.Conv2d with weight [O, C/groups, kh, kw] (zero padding) on x [C, H, W] or [H, W, C] into
-// y [O, H', W'] or [H', W', O]. A channel-last output makes the weight the GEMM's packed operand
-// and reads the activations in place, so vision encoders keep their maps channel-last; a
+// y [O, H', W'] or [H', W', O], then `activation` (if any) on the result, applied while each
+// piece of the output is still in cache. A channel-last output makes the weight the GEMM's packed
+// operand and reads the activations in place, so vision encoders keep their maps channel-last; a
 // depthwise convolution keeps its input's layout.
 void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight, const float* bias,
             const Conv2dShape& s, float* y, ThreadPool& pool, MapLayout in = MapLayout::kChannelFirst,
-            MapLayout out = MapLayout::kChannelFirst);
+            MapLayout out = MapLayout::kChannelFirst, Activation activation = nullptr);
 // A depthwise convolution (weight [C, 1, kh, kw]) on a channel-last map x [H, W, C] → y [H', W', C]
 // (TinyViT's local conv runs on token rows, so no transposes are needed around it).
 void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor& weight,
-                                    const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool);
+                                    const float* bias, const Conv2dShape& s, float* y, ThreadPool& pool,
+                                    Activation activation = nullptr);
 // The pieces of it for a caller that convolves a few rows at a time (TinyViT's fused MBConv):
-// the weight as [tap][C], and output rows [row_begin, row_end) (no bias) on this thread, written
-// to y from its start, reading the input rows from x_rows, which holds the map's rows from
-// first_row on (at least those the output rows reach).
+// the weight as [tap][C], and output rows [row_begin, row_end) (bias may be null) on this thread,
+// written to y from its start, reading the input rows from x_rows, which holds the map's rows
+// from first_row on (at least those the output rows reach).
 std::vector<float> depthwise_taps(const Tensor& weight);
 void depthwise_rows_channels_last(const float* x_rows, int64_t first_row, int64_t channels, int64_t h, int64_t w,
-                                  const float* taps, const Conv2dShape& s, int64_t row_begin, int64_t row_end, float* y);
+                                  const float* taps, const float* bias, const Conv2dShape& s, int64_t row_begin,
+                                  int64_t row_end, float* y, Activation activation = nullptr);
 // nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k], packed
 // once: one GEMM operand per kernel row ky, mapping an input pixel's C channels to the k·O values
 // it writes into output row ky of its block.

@@ -59,40 +59,35 @@ bool looks_like_tiny_vit(const WeightStore& w, const std::string& p) {
 TinyVitEncoder::ConvBn TinyVitEncoder::conv_bn(const std::string& name, int64_t kernel, int64_t stride, int64_t pad,
                                                bool depthwise) const {
   ConvBn c;
-  c.weight = &w_.get(name + ".c.weight");
-  if (c.weight->shape.size() != 4 || c.weight->dim(2) != kernel || c.weight->dim(3) != kernel)
-    fail(w_.source(), "'" + name + ".c.weight' has shape " + c.weight->shape_string() + ", expected a " +
+  const Tensor& raw = w_.get(name + ".c.weight");
+  if (raw.shape.size() != 4 || raw.dim(2) != kernel || raw.dim(3) != kernel)
+    fail(w_.source(), "'" + name + ".c.weight' has shape " + raw.shape_string() + ", expected a " +
                           std::to_string(kernel) + "x" + std::to_string(kernel) + " convolution");
-  const int64_t out = c.weight->dim(0);
+  const int64_t out = raw.dim(0), per_out = raw.numel() / out;
   c.shape = {kernel, kernel, stride, pad, depthwise ? out : 1};
   const std::vector<float> gamma = tensor_to_f32(w_.get(name + ".bn.weight"), out), beta = tensor_to_f32(w_.get(name + ".bn.bias"), out);
   const std::vector<float> mean = tensor_to_f32(w_.get(name + ".bn.running_mean"), out);
   const std::vector<float> var = tensor_to_f32(w_.get(name + ".bn.running_var"), out);
+  auto folded = std::make_shared<std::vector<float>>(tensor_to_f32(raw));
   for (int64_t i = 0; i < out; ++i) {
-    // As PyTorch's eval-mode batch norm: y·(γ/√(σ²+ε)) + (β − μ·γ/√(σ²+ε)).
+    // PyTorch's eval-mode batch norm is y·α + (β − μ·α) with α = γ/√(σ²+ε); α goes into the
+    // weight (conv(x)·α = conv_{W·α}(x)), the rest is the bias.
     const float alpha = gamma[size_t(i)] / std::sqrt(var[size_t(i)] + float(cfg_.batch_norm_eps));
-    c.scale.push_back(alpha);
+    for (int64_t k = 0; k < per_out; ++k) (*folded)[size_t(i * per_out + k)] *= alpha;
     c.shift.push_back(beta[size_t(i)] - mean[size_t(i)] * alpha);
   }
+  c.weight = raw;
+  c.weight.dtype = DType::F32;
+  c.weight.data = reinterpret_cast<const uint8_t*>(folded->data());
+  c.weight.nbytes = folded->size() * sizeof(float);
+  c.folded = std::move(folded);
   return c;
 }
 
 void TinyVitEncoder::run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y,
                                  ThreadPool& pool, bool gelu, MapLayout in) const {
-  conv2d(x, channels, h, w, *c.weight, nullptr, c.shape, y, pool, in, MapLayout::kChannelLast);
-  const int64_t pixels = conv_output_size(h, c.shape.kernel_h, c.shape.stride, c.shape.pad) *
-                         conv_output_size(w, c.shape.kernel_w, c.shape.stride, c.shape.pad);
-  const int64_t out = c.weight->dim(0);
-  pool.parallel_for(pixels, [&](int64_t p0, int64_t p1, int) { apply_bn(c, y + p0 * out, p1 - p0, gelu); }, 64);
-}
-
-void TinyVitEncoder::apply_bn(const ConvBn& c, float* rows, int64_t n, bool gelu) {
-  const int64_t ch = int64_t(c.scale.size());
-  for (int64_t p = 0; p < n; ++p) {
-    float* row = rows + p * ch;
-    for (int64_t o = 0; o < ch; ++o) row[o] = row[o] * c.scale[size_t(o)] + c.shift[size_t(o)];
-  }
-  if (gelu) gelu_erf(rows, n * ch);
+  conv2d(x, channels, h, w, c.weight, c.shift.data(), c.shape, y, pool, in, MapLayout::kChannelLast,
+         gelu ? Activation(gelu_erf) : nullptr);
 }
 
 TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& weights, const std::string& prefix)
@@ -101,7 +96,7 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
   ThreadPool serial(1);  // for packing weights at load
   stem1_ = conv_bn(p + "patch_embed.seq.0", 3, 2, 1, false);
   stem2_ = conv_bn(p + "patch_embed.seq.2", 3, 2, 1, false);
-  if (stem2_.weight->dim(0) != cfg_.embed_dims[0]) fail(w_.source(), "'" + p + "patch_embed.seq.2.c.weight' does not match embed_dims[0]");
+  if (stem2_.weight.dim(0) != cfg_.embed_dims[0]) fail(w_.source(), "'" + p + "patch_embed.seq.2.c.weight' does not match embed_dims[0]");
   int64_t resolution = cfg_.img_size / 4;
   for (size_t si = 0; si < cfg_.embed_dims.size(); ++si) {
     const std::string sp = p + "layers." + std::to_string(si) + ".";
@@ -114,18 +109,13 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
       const std::string bp = sp + "blocks." + std::to_string(bi) + ".";
       if (si == 0) {
         MbConv m{conv_bn(bp + "conv1", 1, 1, 0, false), conv_bn(bp + "conv2", 3, 1, 1, true), conv_bn(bp + "conv3", 1, 1, 0, false), {}, {}, {}};
-        const int64_t hidden = m.expand.weight->dim(0);
-        if (m.expand.weight->dim(1) != s.dim || m.depthwise.weight->dim(0) != hidden || m.depthwise.weight->dim(1) != 1 ||
-            m.project.weight->dim(0) != s.dim || m.project.weight->dim(1) != hidden)
+        const int64_t hidden = m.expand.weight.dim(0);
+        if (m.expand.weight.dim(1) != s.dim || m.depthwise.weight.dim(0) != hidden || m.depthwise.weight.dim(1) != 1 ||
+            m.project.weight.dim(0) != s.dim || m.project.weight.dim(1) != hidden)
           fail(w_.source(), "'" + bp + "conv1/2/3' do not chain " + std::to_string(s.dim) + " -> hidden -> " + std::to_string(s.dim) + " channels");
-        std::vector<float> expand = tensor_to_f32(*m.expand.weight), project = tensor_to_f32(*m.project.weight);
-        for (int64_t o = 0; o < hidden; ++o)  // BN(W·x) = (scale·W)·x + shift
-          for (int64_t i = 0; i < s.dim; ++i) expand[size_t(o * s.dim + i)] *= m.expand.scale[size_t(o)];
-        for (int64_t o = 0; o < s.dim; ++o)
-          for (int64_t i = 0; i < hidden; ++i) project[size_t(o * hidden + i)] *= m.project.scale[size_t(o)];
-        pack_operand(expand.data(), s.dim, 1, hidden, s.dim, m.expand_packed, serial);
-        pack_operand(project.data(), hidden, 1, s.dim, hidden, m.project_packed, serial);
-        m.taps = depthwise_taps(*m.depthwise.weight);
+        pack_operand(m.expand.folded->data(), s.dim, 1, hidden, s.dim, m.expand_packed, serial);
+        pack_operand(m.project.folded->data(), hidden, 1, s.dim, hidden, m.project_packed, serial);
+        m.taps = depthwise_taps(m.depthwise.weight);
         s.mbconvs.push_back(std::move(m));
         continue;
       }
@@ -204,12 +194,12 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
 // pixels the expanded maps would be 64 MiB each, so a pass over them costs more than its
 // arithmetic: instead each thread takes a band of rows and walks it a few output rows at a time,
 // keeping in an L2-sized buffer just the expanded rows the depthwise conv reads (the step's rows
-// and one above and below; the two still needed are carried to the next step). The 1×1 convs
-// carry their BatchNorm scale in the packed weight and apply shift, residual and GELU as the
-// GEMM stores each tile (rounding differs from conv-then-BN only at F32's last bits).
+// and one above and below; the two still needed are carried to the next step). Every conv
+// carries its BatchNorm (folded at load); the 1×1 convs apply shift, residual and GELU as the
+// GEMM stores each tile, the depthwise one as each row is finished.
 void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int64_t H, float* y, ThreadPool& pool) const {
   const int64_t W = H, hidden = m.expand_packed.out();
-  const auto gelu = static_cast<void (*)(float*, int64_t)>(gelu_erf);
+  const auto gelu = static_cast<Activation>(gelu_erf);
   constexpr int64_t kStep = 4;  // output rows per step
   const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(int64_t(pool.size()), H));
   pool.parallel_for(bands, [&](int64_t b0, int64_t b1, int) {
@@ -233,8 +223,8 @@ void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int6
                      {m.expand.shift.data(), false, gelu});
         have_from = need_from;
         have_to = need_to;
-        depthwise_rows_channels_last(expanded.get(), have_from, hidden, H, W, m.taps.data(), m.depthwise.shape, y0, y1, mid.get());
-        apply_bn(m.depthwise, mid.get(), (y1 - y0) * W, true);
+        depthwise_rows_channels_last(expanded.get(), have_from, hidden, H, W, m.taps.data(), m.depthwise.shift.data(),
+                                     m.depthwise.shape, y0, y1, mid.get(), gelu);
         float* out = y + y0 * W * C;  // GELU(x + BN(project(mid))): the residual first, then the GEMM adds to it
         std::copy_n(x + y0 * W * C, (y1 - y0) * W * C, out);
         gemm_operand(mid.get(), hidden, (y1 - y0) * W, m.project_packed, out, C, serial, {m.project.shift.data(), true, gelu});
@@ -247,7 +237,7 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
   // Every map is channel-last ([pixels, C], i.e. token rows) from the first conv on.
   const int64_t in = cfg_.img_size, half = in / 2, quarter = in / 4;
   // Stem: two stride-2 convs (GELU between) → [256², C0].
-  const int64_t stem_channels = stem1_.weight->dim(0);
+  const int64_t stem_channels = stem1_.weight.dim(0);
   const std::unique_ptr<float[]> a(new float[size_t(stem_channels * half * half)]);  // fully written
   run_conv_bn(stem1_, image, 3, in, in, a.get(), pool, true, MapLayout::kChannelFirst);
   std::vector<float> x(size_t(cfg_.embed_dims[0] * quarter * quarter));
@@ -270,7 +260,7 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
     }
     if (s.merge.empty()) break;
     // Patch merging: 1×1, GELU, depthwise 3×3 (strided), GELU, 1×1.
-    const int64_t D = s.merge[0].weight->dim(0), R = s.out_resolution;
+    const int64_t D = s.merge[0].weight.dim(0), R = s.out_resolution;
     const std::unique_ptr<float[]> m1(new float[size_t(D * P)]), m2(new float[size_t(D * R * R)]);  // fully written
     run_conv_bn(s.merge[0], x.data(), s.dim, H, H, m1.get(), pool, true);
     run_conv_bn(s.merge[1], m1.get(), D, H, H, m2.get(), pool, true);

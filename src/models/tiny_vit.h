@@ -36,11 +36,13 @@ class TinyVitEncoder : public SamImageEncoder {
   std::string describe() const override;
 
  private:
-  // A bias-free conv followed by an eval-mode BatchNorm (scale/shift per output channel).
+  // A bias-free conv followed by an eval-mode BatchNorm, folded: the BatchNorm's per-channel scale
+  // multiplies the conv's weight (an F32 copy; `weight` views it) and its shift is the bias.
   struct ConvBn {
-    const Tensor* weight = nullptr;
+    std::shared_ptr<const std::vector<float>> folded;  // shared so that copies keep `weight` valid
+    Tensor weight;
     Conv2dShape shape;
-    std::vector<float> scale, shift;
+    std::vector<float> shift;
   };
   struct Block {  // one TinyViT block
     std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
@@ -49,12 +51,10 @@ class TinyVitEncoder : public SamImageEncoder {
     std::vector<float> pad_qkv;  // [3·dim] the projections of a padding token (zero before the norm)
     ConvBn local_conv;
   };
-  // Stage 0's block: 1×1 expand, depthwise 3×3, 1×1 project (each with its BatchNorm), prepared
-  // for the fused pass: the 1×1 weights packed for the GEMM, the depthwise weight by tap.
+  // Stage 0's block: 1×1 expand, depthwise 3×3, 1×1 project (each with its BatchNorm folded in),
+  // prepared for the fused pass: the 1×1 weights packed for the GEMM, the depthwise weight by tap.
   struct MbConv {
     ConvBn expand, depthwise, project;
-    // The 1×1 weights with their BatchNorm scale folded in, packed once; the BN shift is the
-    // GEMM epilogue's bias.
     PackedOperand expand_packed, project_packed;
     std::vector<float> taps;
   };
@@ -69,9 +69,7 @@ class TinyVitEncoder : public SamImageEncoder {
   ConvBn conv_bn(const std::string& name, int64_t kernel, int64_t stride, int64_t pad, bool depthwise) const;
   // y [H'·W', C_out] (channel-last) through the conv and its BatchNorm, from x [H·W, C_in], or from
   // x [C_in, H, W] when `in` says so (the image).
-  // With `gelu`, GELU follows the BatchNorm in the same pass.
-  // The BatchNorm (and GELU) in place on n channel-last pixels of c's output.
-  static void apply_bn(const ConvBn& c, float* rows, int64_t n, bool gelu);
+  // With `gelu`, GELU follows the BatchNorm as each piece of the output is finished.
   void run_conv_bn(const ConvBn& c, const float* x, int64_t channels, int64_t h, int64_t w, float* y, ThreadPool& pool,
                    bool gelu = false, MapLayout in = MapLayout::kChannelLast) const;
   // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.

@@ -44,7 +44,6 @@ LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, i
 void gelu_mlp(const LinearLayer& fc1, const LinearLayer& fc2, GeluKind gelu, const float* x, int64_t n, float* out,
               ThreadPool& pool, bool accumulate) {
   const std::unique_ptr<float[]> hidden(new float[size_t(n * fc1.out())]);  // fully written by fc1
-  using Activation = void (*)(float*, int64_t);
   const Activation activation = gelu == GeluKind::kErf ? Activation(gelu_erf) : Activation(gelu_tanh);
   fc1.apply(x, n, hidden.get(), pool, {.activation = activation});  // GELU on each tile as it lands
   fc2.apply(hidden.get(), n, out, pool, {.accumulate = accumulate});

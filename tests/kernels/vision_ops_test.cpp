@@ -158,21 +158,27 @@ TEST(VisionOps, Conv2dMatchesDirectDefinition) {
     std::vector<float> y(ref.size());
     conv2d(x.data(), cs.c, cs.h, cs.w, wtensor, bias.data(), cs.s, y.data(), pool);
     EXPECT_LT(max_abs_diff(y, ref), 1e-4) << "c=" << cs.c << " k=" << cs.s.kernel_h << " groups=" << cs.s.groups;
-    // Every pair of layouts (a depthwise convolution keeps its layout).
+    // Every pair of layouts (a depthwise convolution keeps its layout), each also with GELU as
+    // the activation.
     const int64_t oh = conv_output_size(cs.h, cs.s.kernel_h, cs.s.stride, cs.s.pad);
     const int64_t ow = conv_output_size(cs.w, cs.s.kernel_w, cs.s.stride, cs.s.pad);
     const auto x_last = channels_last(x, cs.c, cs.h * cs.w);
-    for (const auto& [in, out] : {std::pair{MapLayout::kChannelLast, MapLayout::kChannelLast},
+    std::vector<double> ref_gelu(ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) ref_gelu[i] = 0.5 * ref[i] * (1.0 + std::erf(ref[i] / std::sqrt(2.0)));
+    for (const auto& [in, out] : {std::pair{MapLayout::kChannelFirst, MapLayout::kChannelFirst},
+                                  std::pair{MapLayout::kChannelLast, MapLayout::kChannelLast},
                                   std::pair{MapLayout::kChannelFirst, MapLayout::kChannelLast},
                                   std::pair{MapLayout::kChannelLast, MapLayout::kChannelFirst}}) {
       if (cs.s.groups > 1 && in != out) continue;
-      std::vector<float> yl(ref.size());
-      conv2d(in == MapLayout::kChannelLast ? x_last.data() : x.data(), cs.c, cs.h, cs.w, wtensor, bias.data(), cs.s,
-             yl.data(), pool, in, out);
-      const auto y_first = out == MapLayout::kChannelLast ? channels_first(yl, cs.o, oh * ow) : yl;
-      EXPECT_LT(max_abs_diff(y_first, ref), 1e-4)
-          << "c=" << cs.c << " k=" << cs.s.kernel_h << " in_last=" << (in == MapLayout::kChannelLast)
-          << " out_last=" << (out == MapLayout::kChannelLast);
+      for (const Activation activation : {Activation(nullptr), Activation(gelu_erf)}) {
+        std::vector<float> yl(ref.size());
+        conv2d(in == MapLayout::kChannelLast ? x_last.data() : x.data(), cs.c, cs.h, cs.w, wtensor, bias.data(), cs.s,
+               yl.data(), pool, in, out, activation);
+        const auto y_first = out == MapLayout::kChannelLast ? channels_first(yl, cs.o, oh * ow) : yl;
+        EXPECT_LT(max_abs_diff(y_first, activation ? ref_gelu : ref), 1e-4)
+            << "c=" << cs.c << " k=" << cs.s.kernel_h << " in_last=" << (in == MapLayout::kChannelLast)
+            << " out_last=" << (out == MapLayout::kChannelLast) << " gelu=" << (activation != nullptr);
+      }
     }
   }
 }
