@@ -28,6 +28,16 @@ void release(void* p) noexcept {
   if (p && !large_blocks().release(p)) std::free(p);
 }
 
+// Over-aligned requests (core/aligned_vector.h asks for 64 bytes): the cache's blocks are 64-byte
+// aligned, smaller ones come from aligned_alloc (size rounded up to the alignment, as it requires).
+void* allocate_aligned(std::size_t n, std::align_val_t alignment) {
+  const std::size_t a = static_cast<std::size_t>(alignment);
+  void* p = n >= edgerun::LargeBlockCache::kMinSize && a <= 64 ? large_blocks().allocate(n)
+                                                                : std::aligned_alloc(a, (n + a - 1) / a * a);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
 }  // namespace
 
 void* operator new(std::size_t n) { return allocate(n); }
@@ -36,5 +46,11 @@ void operator delete(void* p) noexcept { release(p); }
 void operator delete[](void* p) noexcept { release(p); }
 void operator delete(void* p, std::size_t) noexcept { release(p); }
 void operator delete[](void* p, std::size_t) noexcept { release(p); }
+void* operator new(std::size_t n, std::align_val_t a) { return allocate_aligned(n, a); }
+void* operator new[](std::size_t n, std::align_val_t a) { return allocate_aligned(n, a); }
+void operator delete(void* p, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p); }
 
 #endif

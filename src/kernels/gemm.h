@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
 
@@ -40,7 +41,7 @@ void finish_tile(const GemmEpilogue& epilogue, float* y, int64_t ldy, int64_t ro
 constexpr int64_t kPanelWidth = 32;
 struct PackedPanels {
   int64_t out = 0, in = 0;
-  std::vector<float> data;  // [ceil(out / kPanelWidth)][in][kPanelWidth]
+  AlignedVector<float> data;  // [ceil(out / kPanelWidth)][in][kPanelWidth]
 };
 // Element (r, k) of an F32 matrix at w[r·stride_out + k·stride_in], r < out, k < in.
 void pack_panels(const float* w, int64_t stride_out, int64_t stride_in, int64_t out, int64_t in, PackedPanels& packed,
@@ -59,7 +60,7 @@ PanelView panel_view_in_place(const float* b, int64_t ldb, int64_t in, int64_t o
 // The right-hand side split into BF16 parts for the AMX path (gemm_amx.h); empty elsewhere.
 struct AmxPackedB {
   int64_t out = 0, in = 0;
-  std::vector<uint16_t> data;
+  AlignedVector<uint16_t> data;
 };
 
 // y[n, out] (row stride ldy) = x[n, in] (row stride ldx) · packedᵀ.
