@@ -3,6 +3,7 @@
 // does this: the library leaves an embedding application's allocator alone. Left out under
 // AddressSanitizer, which has to see every allocation.
 #include <cstdlib>
+#include <malloc.h>
 #include <new>
 
 #include "core/large_blocks.h"
@@ -10,6 +11,15 @@
 #if !defined(__SANITIZE_ADDRESS__)
 
 namespace {
+
+// What is left to malloc (under 1 MiB) stays in the heap: glibc otherwise gives the top of the
+// heap back to the system whenever 128 KiB or more of it is free, and per-image buffers of a few
+// hundred KiB then fault their pages in again on every image.
+const bool kHeapKept = [] {
+  mallopt(M_MMAP_THRESHOLD, int(edgerun::LargeBlockCache::kMinSize));
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  return true;
+}();
 
 // Never destroyed: blocks may still be released by static destructors at exit.
 edgerun::LargeBlockCache& large_blocks() {
