@@ -317,9 +317,9 @@ void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, co
 }
 
 // One output row of a channel-last depthwise convolution: each pixel's C channels at once. x holds
-// the map's rows from first_row on.
+// the map's rows from first_row on. (The reference of the AVX-512 path below.)
 EDGERUN_MULTIVERSION
-void depthwise_row_channels_last(const float* x, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+void depthwise_row_channels_last_portable(const float* x, int64_t first_row, int64_t channels, int64_t h, int64_t w,
                                  const float* taps, const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow,
                                  float* yr) {
   const int64_t C = channels;
@@ -338,6 +338,57 @@ void depthwise_row_channels_last(const float* x, int64_t first_row, int64_t chan
       }
     }
   }
+}
+
+
+#if defined(__x86_64__)
+// NV vectors of channels [c0, c0 + 16·NV) of one output pixel: the sums stay in registers across
+// the taps (the portable loop reads and writes the output once per tap).
+template <int NV>
+__attribute__((target("avx512f"))) inline void depthwise_pixel_block(const float* x, int64_t first_row, int64_t C,
+                                                                      int64_t h, int64_t w, const float* taps,
+                                                                      const float* bias, const Conv2dShape& s,
+                                                                      int64_t oy, int64_t ox, int64_t c0, float* yp) {
+  __m512 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = bias ? _mm512_loadu_ps(bias + c0 + 16 * v) : _mm512_setzero_ps();
+  for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
+    const int64_t iy = oy * s.stride - s.pad + ky;
+    if (iy < 0 || iy >= h) continue;
+    for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
+      const int64_t ix = ox * s.stride - s.pad + kx;
+      if (ix < 0 || ix >= w) continue;
+      const float* xp = x + ((iy - first_row) * w + ix) * C + c0;
+      const float* tp = taps + (ky * s.kernel_w + kx) * C + c0;
+      for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(tp + 16 * v), _mm512_loadu_ps(xp + 16 * v), acc[v]);
+    }
+  }
+  for (int v = 0; v < NV; ++v) _mm512_storeu_ps(yp + c0 + 16 * v, acc[v]);
+}
+
+__attribute__((target("avx512f"))) void depthwise_row_channels_last_avx512(const float* x, int64_t first_row,
+                                                                           int64_t C, int64_t h, int64_t w,
+                                                                           const float* taps, const float* bias,
+                                                                           const Conv2dShape& s, int64_t oy, int64_t ow,
+                                                                           float* yr) {
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    float* yp = yr + ox * C;
+    int64_t c0 = 0;
+    for (; c0 + 64 <= C; c0 += 64) depthwise_pixel_block<4>(x, first_row, C, h, w, taps, bias, s, oy, ox, c0, yp);
+    for (; c0 < C; c0 += 16) depthwise_pixel_block<1>(x, first_row, C, h, w, taps, bias, s, oy, ox, c0, yp);
+  }
+}
+#endif
+
+// The AVX-512 path where the CPU has it and the channels are whole vectors.
+void depthwise_row_channels_last(const float* x, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+                                 const float* taps, const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow,
+                                 float* yr) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512 && channels % 16 == 0)
+    return depthwise_row_channels_last_avx512(x, first_row, channels, h, w, taps, bias, s, oy, ow, yr);
+#endif
+  depthwise_row_channels_last_portable(x, first_row, channels, h, w, taps, bias, s, oy, ow, yr);
 }
 
 }  // namespace

@@ -360,6 +360,8 @@ TEST(VisionOps, DepthwiseConvolutionsMatchDirectDefinition) {
   struct Case { int64_t c, h, w; Conv2dShape s; };
   const Case cases[] = {
       {16, 9, 13, {3, 3, 1, 1, 16}}, {5, 8, 7, {3, 3, 2, 1, 5}}, {3, 2, 1, {3, 3, 1, 1, 3}}, {4, 6, 6, {5, 5, 1, 2, 4}},
+      // Whole vectors of channels (the AVX-512 path): 64 + 64 + 16 + 16, strided; 4 × 64.
+      {160, 7, 9, {3, 3, 2, 1, 160}}, {256, 5, 6, {3, 3, 1, 1, 256}},
   };
   for (const Case& cs : cases) {
     const auto x = test::gaussian(size_t(cs.c * cs.h * cs.w), 41);
