@@ -70,15 +70,15 @@ __attribute__((target("avx512f,avx512bw"))) inline Split16 split16(__m512 a) {
 }
 
 // The 32 BF16 values (high halves) of two Split16 parts, in order: first's lanes, then second's.
-__attribute__((target("avx512f,avx512bw"))) inline __m512i high_halves(__m512i first, __m512i second) {
-  const __m512i odd_words = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27,
-                                             25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-  return _mm512_permutex2var_epi16(first, odd_words, second);
+// The parts' low halves are zero, so the rounding conversion is exact (one instruction where a
+// word permute takes three).
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i high_halves(__m512i first, __m512i second) {
+  return (__m512i)_mm512_cvtne2ps_pbh(_mm512_castsi512_ps(second), _mm512_castsi512_ps(first));
 }
 
 // Rows [row0, row0 + 32·blocks) of x, k chunks [chunk0, chunk0 + chunks), into `blocks` packed A
 // blocks of `chunks` chunks each (rows ≥ n and k ≥ in read as zero).
-__attribute__((target("avx512f,avx512bw"))) void pack_a(const float* x, int64_t ldx, int64_t n, int64_t in,
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_a(const float* x, int64_t ldx, int64_t n, int64_t in,
                                                         int64_t chunk0, int64_t chunks, int64_t row0, int64_t blocks,
                                                         uint16_t* dst) {
   for (int64_t b = 0; b < blocks; ++b) {
@@ -258,7 +258,7 @@ bool detect_amx() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
   const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24);
-  if (!amx_bf16 || !amx_tile || !__builtin_cpu_supports("avx512bw")) return false;
+  if (!amx_bf16 || !amx_tile || !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512bf16")) return false;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return false;  // OSXSAVE
   uint32_t xcr0_lo = 0, xcr0_hi = 0;
   __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
