@@ -322,9 +322,10 @@ void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, co
 }
 
 // One output row of a channel-last depthwise convolution: each pixel's C channels at once. x holds
-// the map's rows from first_row on. (The reference of the AVX-512 path below.)
+// row iy of the map at rows[iy] (only the rows the output row reaches are read). (The reference
+// of the AVX-512 path below.)
 EDGERUN_MULTIVERSION
-void depthwise_row_channels_last_portable(const float* x, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+void depthwise_row_channels_last_portable(const float* const* rows, int64_t channels, int64_t h, int64_t w,
                                  const float* taps, const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow,
                                  float* yr) {
   const int64_t C = channels;
@@ -337,7 +338,7 @@ void depthwise_row_channels_last_portable(const float* x, int64_t first_row, int
       for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
         const int64_t ix = ox * s.stride - s.pad + kx;
         if (ix < 0 || ix >= w) continue;
-        const float* xp = x + ((iy - first_row) * w + ix) * C;
+        const float* xp = rows[iy] + ix * C;
         const float* tp = taps + (ky * s.kernel_w + kx) * C;
         for (int64_t c = 0; c < C; ++c) yp[c] += tp[c] * xp[c];
       }
@@ -350,7 +351,7 @@ void depthwise_row_channels_last_portable(const float* x, int64_t first_row, int
 // NV vectors of channels [c0, c0 + 16·NV) of one output pixel: the sums stay in registers across
 // the taps (the portable loop reads and writes the output once per tap).
 template <int NV>
-__attribute__((target("avx512f"))) inline void depthwise_pixel_block(const float* x, int64_t first_row, int64_t C,
+__attribute__((target("avx512f"))) inline void depthwise_pixel_block(const float* const* rows, int64_t C,
                                                                       int64_t h, int64_t w, const float* taps,
                                                                       const float* bias, const Conv2dShape& s,
                                                                       int64_t oy, int64_t ox, int64_t c0, float* yp) {
@@ -362,7 +363,7 @@ __attribute__((target("avx512f"))) inline void depthwise_pixel_block(const float
     for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
       const int64_t ix = ox * s.stride - s.pad + kx;
       if (ix < 0 || ix >= w) continue;
-      const float* xp = x + ((iy - first_row) * w + ix) * C + c0;
+      const float* xp = rows[iy] + ix * C + c0;
       const float* tp = taps + (ky * s.kernel_w + kx) * C + c0;
       for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(tp + 16 * v), _mm512_loadu_ps(xp + 16 * v), acc[v]);
     }
@@ -370,7 +371,7 @@ __attribute__((target("avx512f"))) inline void depthwise_pixel_block(const float
   for (int v = 0; v < NV; ++v) _mm512_storeu_ps(yp + c0 + 16 * v, acc[v]);
 }
 
-__attribute__((target("avx512f"))) void depthwise_row_channels_last_avx512(const float* x, int64_t first_row,
+__attribute__((target("avx512f"))) void depthwise_row_channels_last_avx512(const float* const* rows,
                                                                            int64_t C, int64_t h, int64_t w,
                                                                            const float* taps, const float* bias,
                                                                            const Conv2dShape& s, int64_t oy, int64_t ow,
@@ -378,22 +379,22 @@ __attribute__((target("avx512f"))) void depthwise_row_channels_last_avx512(const
   for (int64_t ox = 0; ox < ow; ++ox) {
     float* yp = yr + ox * C;
     int64_t c0 = 0;
-    for (; c0 + 64 <= C; c0 += 64) depthwise_pixel_block<4>(x, first_row, C, h, w, taps, bias, s, oy, ox, c0, yp);
-    for (; c0 < C; c0 += 16) depthwise_pixel_block<1>(x, first_row, C, h, w, taps, bias, s, oy, ox, c0, yp);
+    for (; c0 + 64 <= C; c0 += 64) depthwise_pixel_block<4>(rows, C, h, w, taps, bias, s, oy, ox, c0, yp);
+    for (; c0 < C; c0 += 16) depthwise_pixel_block<1>(rows, C, h, w, taps, bias, s, oy, ox, c0, yp);
   }
 }
 #endif
 
 // The AVX-512 path where the CPU has it and the channels are whole vectors.
-void depthwise_row_channels_last(const float* x, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+void depthwise_row_channels_last(const float* const* rows, int64_t channels, int64_t h, int64_t w,
                                  const float* taps, const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow,
                                  float* yr) {
 #if defined(__x86_64__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   if (avx512 && channels % 16 == 0)
-    return depthwise_row_channels_last_avx512(x, first_row, channels, h, w, taps, bias, s, oy, ow, yr);
+    return depthwise_row_channels_last_avx512(rows, channels, h, w, taps, bias, s, oy, ow, yr);
 #endif
-  depthwise_row_channels_last_portable(x, first_row, channels, h, w, taps, bias, s, oy, ow, yr);
+  depthwise_row_channels_last_portable(rows, channels, h, w, taps, bias, s, oy, ow, yr);
 }
 
 }  // namespace
@@ -583,8 +584,11 @@ void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h,
   const std::vector<float> by_tap = depthwise_taps(weight);
   const int64_t oh = conv_output_size(h, s.kernel_h, s.stride, s.pad);
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
+  std::vector<const float*> rows(static_cast<size_t>(h));
+  for (int64_t iy = 0; iy < h; ++iy) rows[size_t(iy)] = x + iy * w * channels;
   pool.parallel_for(oh, [&](int64_t y0, int64_t y1, int) {
-    depthwise_rows_channels_last(x, 0, channels, h, w, by_tap.data(), bias, s, y0, y1, y + y0 * ow * channels, activation);
+    depthwise_rows_channels_last(rows.data(), channels, h, w, by_tap.data(), bias, s, y0, y1, y + y0 * ow * channels,
+                                 activation);
   });
 }
 
@@ -596,13 +600,13 @@ std::vector<float> depthwise_taps(const Tensor& weight) {
   return by_tap;
 }
 
-void depthwise_rows_channels_last(const float* x_rows, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+void depthwise_rows_channels_last(const float* const* rows, int64_t channels, int64_t h, int64_t w,
                                   const float* taps, const float* bias, const Conv2dShape& s, int64_t row_begin,
                                   int64_t row_end, float* y, Activation activation) {
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
   for (int64_t oy = row_begin; oy < row_end; ++oy) {
     float* row = y + (oy - row_begin) * ow * channels;
-    depthwise_row_channels_last(x_rows, first_row, channels, h, w, taps, bias, s, oy, ow, row);
+    depthwise_row_channels_last(rows, channels, h, w, taps, bias, s, oy, ow, row);
     if (activation) activation(row, ow * channels);
   }
 }

@@ -70,10 +70,10 @@ void depthwise_conv2d_channels_last(const float* x, int64_t channels, int64_t h,
                                     Activation activation = nullptr);
 // The pieces of it for a caller that convolves a few rows at a time (TinyViT's fused MBConv):
 // the weight as [tap][C], and output rows [row_begin, row_end) (bias may be null) on this thread,
-// written to y from its start, reading the input rows from x_rows, which holds the map's rows
-// from first_row on (at least those the output rows reach).
+// written to y from its start, reading input row iy at rows[iy] (only the rows the output rows
+// reach need to be set: the caller may keep them in a ring).
 std::vector<float> depthwise_taps(const Tensor& weight);
-void depthwise_rows_channels_last(const float* x_rows, int64_t first_row, int64_t channels, int64_t h, int64_t w,
+void depthwise_rows_channels_last(const float* const* rows, int64_t channels, int64_t h, int64_t w,
                                   const float* taps, const float* bias, const Conv2dShape& s, int64_t row_begin,
                                   int64_t row_end, float* y, Activation activation = nullptr);
 // nn.ConvTranspose2d with kernel == stride (no overlap, no padding), weight [C, O, k, k], packed

@@ -193,37 +193,35 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
 // MBConv: 1×1 expand, BN, GELU; depthwise 3×3, BN, GELU; 1×1 project, BN; + x; GELU. At 256²
 // pixels the expanded maps would be 64 MiB each, so a pass over them costs more than its
 // arithmetic: instead each thread takes a band of rows and walks it a few output rows at a time,
-// keeping in an L2-sized buffer just the expanded rows the depthwise conv reads (the step's rows
-// and one above and below; the two still needed are carried to the next step). Every conv
+// keeping in an L2-sized ring just the expanded rows the depthwise conv reads (the step's rows and
+// one above and below; the two still needed stay where they are for the next step). Every conv
 // carries its BatchNorm (folded at load); the 1×1 convs apply shift, residual and GELU as the
 // GEMM stores each tile, the depthwise one as each row is finished.
 void TinyVitEncoder::run_mbconv(const MbConv& m, const float* x, int64_t C, int64_t H, float* y, ThreadPool& pool) const {
-  const int64_t W = H, hidden = m.expand_packed.out();
+  const int64_t W = H, hidden = m.expand_packed.out(), row_size = W * hidden;
   const auto gelu = static_cast<Activation>(gelu_erf);
-  constexpr int64_t kStep = 4;  // output rows per step
+  constexpr int64_t kStep = 4, kRing = kStep + 2;  // output rows per step; expanded rows held
   const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(int64_t(pool.size()), H));
   pool.parallel_for(bands, [&](int64_t b0, int64_t b1, int) {
     thread_local ThreadPool serial(1);
-    // Fully written before being read: expanded rows as computed, mid by the depthwise conv.
-    const std::unique_ptr<float[]> expanded(new float[size_t((kStep + 2) * W * hidden)]), mid(new float[size_t(kStep * W * hidden)]);
+    // Fully written before being read: ring rows as they are computed, mid by the depthwise conv.
+    const std::unique_ptr<float[]> ring(new float[size_t(kRing * row_size)]), mid(new float[size_t(kStep * row_size)]);
+    std::vector<const float*> rows(size_t(H), nullptr);  // expanded row iy at ring slot iy mod kRing
+    for (int64_t iy = 0; iy < H; ++iy) rows[size_t(iy)] = ring.get() + iy % kRing * row_size;
     for (int64_t band = b0; band < b1; ++band) {
       const int64_t y_begin = band * H / bands, y_end = (band + 1) * H / bands;
-      int64_t have_from = 0, have_to = 0;  // expanded holds the image rows [have_from, have_to)
+      int64_t have_to = std::max<int64_t>(0, y_begin - 1);  // expanded rows [.., have_to) are in the ring
       for (int64_t y0 = y_begin; y0 < y_end; y0 += kStep) {
-        const int64_t y1 = std::min(y_end, y0 + kStep);
-        const int64_t need_from = std::max<int64_t>(0, y0 - 1), need_to = std::min(H, y1 + 1);
-        int64_t kept = 0;
-        if (have_from <= need_from && need_from < have_to) {
-          kept = std::min(have_to, need_to) - need_from;
-          std::memmove(expanded.get(), expanded.get() + (need_from - have_from) * W * hidden, size_t(kept * W * hidden) * sizeof(float));
+        const int64_t y1 = std::min(y_end, y0 + kStep), need_to = std::min(H, y1 + 1);
+        // The new rows in runs that do not wrap around the ring (one GEMM each).
+        for (int64_t r = have_to; r < need_to;) {
+          const int64_t run = std::min(need_to - r, kRing - r % kRing);
+          gemm_operand(x + r * W * C, C, run * W, m.expand_packed, ring.get() + r % kRing * row_size, hidden, serial,
+                       {m.expand.shift.data(), false, gelu});
+          r += run;
         }
-        const int64_t first_new = need_from + kept, new_rows = need_to - first_new;
-        float* fresh = expanded.get() + kept * W * hidden;
-        gemm_operand(x + first_new * W * C, C, new_rows * W, m.expand_packed, fresh, hidden, serial,
-                     {m.expand.shift.data(), false, gelu});
-        have_from = need_from;
         have_to = need_to;
-        depthwise_rows_channels_last(expanded.get(), have_from, hidden, H, W, m.taps.data(), m.depthwise.shift.data(),
+        depthwise_rows_channels_last(rows.data(), hidden, H, W, m.taps.data(), m.depthwise.shift.data(),
                                      m.depthwise.shape, y0, y1, mid.get(), gelu);
         float* out = y + y0 * W * C;  // GELU(x + BN(project(mid))): the residual first, then the GEMM adds to it
         std::copy_n(x + y0 * W * C, (y1 - y0) * W * C, out);
