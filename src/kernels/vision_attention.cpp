@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/matmul.h"
@@ -19,8 +20,9 @@ namespace edgerun {
 
 namespace {
 
-// Windows of at most this many positions take the fused small-window kernel (TinyViT: 7×7).
-constexpr int64_t kSmallWindow = 64;
+// Windows of at most this many positions take the fused window kernel (TinyViT's 7×7 and 14×14,
+// SAM's 14×14).
+constexpr int64_t kMaxFusedWindow = 256;
 
 // Below this many queries attention goes row by row (SAM's decoder has 5–9 prompt tokens).
 constexpr int64_t kFewQueries = 16;
@@ -117,11 +119,11 @@ namespace {
 // One window's rows: key/value j and query i (the query's position in the window is qpos[i]; its
 // output row is o[i]). Row pointers point at the token's row; heads are offsets from there.
 struct WindowRows {
-  const float* k[kSmallWindow];
-  const float* v[kSmallWindow];
-  const float* q[kSmallWindow];
-  float* o[kSmallWindow];
-  int64_t qpos[kSmallWindow];
+  const float* k[kMaxFusedWindow];
+  const float* v[kMaxFusedWindow];
+  const float* q[kMaxFusedWindow];
+  float* o[kMaxFusedWindow];
+  int64_t qpos[kMaxFusedWindow];
   int64_t nk = 0, nq = 0;
 };
 
@@ -162,59 +164,67 @@ __attribute__((target("avx512f"))) inline void transpose16x16(__m512 (&r)[16]) {
   }
 }
 
-// One head of a window of at most 64 positions, head_dim = 16·V, on AVX-512: Kᵀ in one
-// [head_dim][64] block (L1), then four queries at a time — their 4×64 scores in registers, the
-// bias and a softmax over the block, and 4×V output vectors accumulated from the value rows where
-// they lie. Normalising by the sum comes last, on the output. For TinyViT's 7×7 windows the GEMM
-// path's packing, copies and calls cost more than these products.
+// Scores of four query rows against NV vectors of keys starting at key j0: Σ_d q[r][d]·kt[d][j],
+// scaled, stored to s (row stride `stride`, as kt's).
+template <int V, int NV>
+__attribute__((target("avx512f"))) inline void window_scores(const float* const (&q)[4], const float* kt, int64_t stride,
+                                                             int64_t j0, __m512 scale, float* s) {
+  __m512 acc[4][NV];
+  for (auto& row : acc)
+    for (__m512& a : row) a = _mm512_setzero_ps();
+  for (int64_t d = 0; d < 16 * V; ++d) {
+    __m512 kd[NV];
+    for (int c = 0; c < NV; ++c) kd[c] = _mm512_load_ps(kt + d * stride + j0 + 16 * c);
+    for (int r = 0; r < 4; ++r) {
+      const __m512 qd = _mm512_set1_ps(q[r][d]);
+      for (int c = 0; c < NV; ++c) acc[r][c] = _mm512_fmadd_ps(qd, kd[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < NV; ++c) _mm512_store_ps(s + r * stride + j0 + 16 * c, _mm512_mul_ps(acc[r][c], scale));
+}
+
+// One head of a window of at most 256 positions, head_dim = 16·V, on AVX-512: Kᵀ in one
+// [head_dim][keys] block (by 16×16 register transposes), then four queries at a time — their
+// scores a block of 64 keys at a time in registers, the bias and a softmax over the row, and 4×V
+// output vectors accumulated from the value rows where they lie; normalising by the sum comes
+// last, on the output. The GEMM path's gathers, packing and calls cost more than these products
+// at window sizes (7×7, 14×14).
 template <int V>
 __attribute__((target("avx512f"))) void window_head_avx512(const WindowRows& w, int64_t in_off, int64_t out_off,
                                                            int64_t head, float scale, const AttentionBias* bias,
                                                            float* kt, float* s) {
-  constexpr int64_t kHd = 16 * V, kKeys = kSmallWindow;
-  const int64_t nk = w.nk;
-  for (int64_t j0 = 0; j0 < kKeys; j0 += 16)  // Kᵀ by 16×16 blocks; keys past nk are zero
+  const int64_t nk = w.nk, vectors = (nk + 15) / 16, stride = 16 * vectors;
+  for (int64_t j0 = 0; j0 < stride; j0 += 16)  // Kᵀ by 16×16 blocks; keys past nk are zero
     for (int c = 0; c < V; ++c) {
       __m512 block[16];
       for (int i = 0; i < 16; ++i)
         block[i] = j0 + i < nk ? _mm512_loadu_ps(w.k[j0 + i] + in_off + 16 * c) : _mm512_setzero_ps();
       transpose16x16(block);
-      for (int i = 0; i < 16; ++i) _mm512_store_ps(kt + (16 * c + i) * kKeys + j0, block[i]);
+      for (int i = 0; i < 16; ++i) _mm512_store_ps(kt + (16 * c + i) * stride + j0, block[i]);
     }
-  __mmask16 live[4];
-  for (int c = 0; c < 4; ++c) {
-    const int64_t left = nk - 16 * c;
-    live[c] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
-  }
+  const __mmask16 last = __mmask16(nk % 16 == 0 ? 0xFFFF : (1u << (nk % 16)) - 1);  // of the last vector
   const __m512 vscale = _mm512_set1_ps(scale);
   for (int64_t r0 = 0; r0 < w.nq; r0 += 4) {
     const int64_t rows = std::min<int64_t>(4, w.nq - r0);
     const float* q[4];
     for (int r = 0; r < 4; ++r) q[r] = w.q[r0 + std::min<int64_t>(r, rows - 1)] + in_off;  // short groups repeat a row
-    __m512 acc[4][4];
-    for (auto& row : acc)
-      for (__m512& a : row) a = _mm512_setzero_ps();
-    for (int64_t d = 0; d < kHd; ++d) {
-      __m512 kd[4];
-      for (int c = 0; c < 4; ++c) kd[c] = _mm512_load_ps(kt + d * kKeys + 16 * c);
-      for (int r = 0; r < 4; ++r) {
-        const __m512 qd = _mm512_set1_ps(q[r][d]);
-        for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_fmadd_ps(qd, kd[c], acc[r][c]);
-      }
-    }
-    for (int r = 0; r < 4; ++r)
-      for (int c = 0; c < 4; ++c) _mm512_store_ps(s + r * kKeys + 16 * c, _mm512_mul_ps(acc[r][c], vscale));
+    int64_t j0 = 0;
+    for (; j0 + 64 <= stride; j0 += 64) window_scores<V, 4>(q, kt, stride, j0, vscale, s);
+    for (; j0 < stride; j0 += 16) window_scores<V, 1>(q, kt, stride, j0, vscale, s);
     if (bias)
-      for (int64_t r = 0; r < rows; ++r) (*bias)(head, w.qpos[r0 + r], q[r], s + r * kKeys);
+      for (int64_t r = 0; r < rows; ++r) (*bias)(head, w.qpos[r0 + r], q[r], s + r * stride);
     __m512 inv_sum[4];
     for (int r = 0; r < 4; ++r) {
-      float* sr = s + r * kKeys;
+      float* sr = s + r * stride;
       __m512 mx = _mm512_set1_ps(-INFINITY);
-      for (int c = 0; c < 4; ++c) mx = _mm512_mask_max_ps(mx, live[c], mx, _mm512_load_ps(sr + 16 * c));
+      for (int64_t c = 0; c < vectors; ++c)
+        mx = _mm512_mask_max_ps(mx, c + 1 < vectors ? __mmask16(0xFFFF) : last, mx, _mm512_load_ps(sr + 16 * c));
       const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
       __m512 sum = _mm512_setzero_ps();
-      for (int c = 0; c < 4; ++c) {
-        const __m512 e = _mm512_maskz_mov_ps(live[c], exp_approx16(_mm512_sub_ps(_mm512_load_ps(sr + 16 * c), m)));
+      for (int64_t c = 0; c < vectors; ++c) {
+        const __m512 e = _mm512_maskz_mov_ps(c + 1 < vectors ? __mmask16(0xFFFF) : last,
+                                             exp_approx16(_mm512_sub_ps(_mm512_load_ps(sr + 16 * c), m)));
         _mm512_store_ps(sr + 16 * c, e);
         sum = _mm512_add_ps(sum, e);
       }
@@ -227,7 +237,7 @@ __attribute__((target("avx512f"))) void window_head_avx512(const WindowRows& w, 
       __m512 vj[V];
       for (int c = 0; c < V; ++c) vj[c] = _mm512_loadu_ps(w.v[j] + in_off + 16 * c);
       for (int r = 0; r < 4; ++r) {
-        const __m512 p = _mm512_set1_ps(s[r * kKeys + j]);
+        const __m512 p = _mm512_set1_ps(s[r * stride + j]);
         for (int c = 0; c < V; ++c) o[r][c] = _mm512_fmadd_ps(p, vj[c], o[r][c]);
       }
     }
@@ -242,7 +252,7 @@ using WindowHead = void (*)(const WindowRows&, int64_t, int64_t, int64_t, float,
 // The kernel for this head size, or null where the window or the CPU does not suit it.
 WindowHead small_window_kernel(int64_t window_positions, int64_t head_dim) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (!avx512 || window_positions > kSmallWindow) return nullptr;
+  if (!avx512 || window_positions > kMaxFusedWindow) return nullptr;
   switch (head_dim) {
     case 16: return window_head_avx512<1>;
     case 32: return window_head_avx512<2>;
@@ -263,7 +273,8 @@ void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int
   const int64_t per_side = (side + window - 1) / window, N = window * window, C = heads * head_dim;
   if (const WindowHead kernel = small_window_kernel(N, head_dim)) {
     pool.parallel_for(per_side * per_side, [&](int64_t w0, int64_t w1, int) {
-      alignas(64) float kt[64 * kSmallWindow], s[4 * kSmallWindow];  // Kᵀ of one head; four rows of scores
+      thread_local AlignedVector<float> buffer(size_t(64 * kMaxFusedWindow + 4 * kMaxFusedWindow));
+      float *kt = buffer.data(), *s = kt + 64 * kMaxFusedWindow;  // Kᵀ of one head; four rows of scores
       WindowRows rows;
       for (int64_t win = w0; win < w1; ++win) {
         const int64_t wy = win / per_side, wx = win % per_side;

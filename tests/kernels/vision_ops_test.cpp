@@ -302,15 +302,17 @@ TEST(VisionOps, TransposeOfAMapWithPartialTiles) {
     for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(y[size_t(c * rows + r)], x[size_t(r * cols + c)]) << r << "," << c;
 }
 
-// Windowed attention against windows cut out by hand: grids of 10, 20, 14 and 30 in windows of
-// 4, 7, 7 and 14 (the bottom and right padded to whole windows), heads interleaved [q k v] per
-// head as TinyViT's fused projection writes them.
+// Windowed attention against windows cut out by hand: grids of 10 to 30 in windows of 4 to 17
+// (the bottom and right padded to whole windows), heads interleaved [q k v] per head as TinyViT's
+// fused projection writes them.
 TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
   ThreadPool pool(test::max_threads());
   struct Case { int64_t side, S, heads, hd; };
-  // 4×4 windows go row by row, 7×7 ones through one block of keys (edge windows with 6 of 7
-  // rows), 14×14 ones through the GEMMs (edge windows with 2 of 14 rows).
-  for (const Case cs : {Case{10, 4, 2, 8}, Case{20, 7, 3, 16}, Case{14, 7, 2, 32}, Case{30, 14, 2, 32}}) {
+  // Head size 8 goes through the gathered windows row by row; 7×7 and 14×14 windows with heads of
+  // 16-64 through the fused kernel (edge windows with 6 of 7 or 2 of 14 rows inside); 17×17 ones
+  // (289 positions) through the gathered windows and the GEMMs.
+  for (const Case cs : {Case{10, 4, 2, 8}, Case{20, 7, 3, 16}, Case{14, 7, 2, 32}, Case{30, 14, 2, 32},
+                        Case{30, 14, 1, 64}, Case{20, 17, 2, 16}}) {
   const int64_t side = cs.side, S = cs.S, heads = cs.heads, hd = cs.hd, C = heads * hd, per_side = (side + S - 1) / S, N = S * S;
   const auto qkv = test::gaussian(size_t(side * side * 3 * C), 31);
   const auto pad = test::gaussian(size_t(3 * C), 32);
