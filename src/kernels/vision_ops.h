@@ -20,6 +20,8 @@ std::vector<float> tensor_to_f32(const Tensor& t, int64_t numel = -1);
 // PyTorch nn.LayerNorm over the last dimension of n rows of length dim (biased variance).
 void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
                float eps, float* y);
+void layernorm_portable(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
+                        float eps, float* y);  // the reference of layernorm's SIMD path
 // The same over n rows split across the pool (for the vision towers' [tokens, dim] maps).
 void layernorm(const float* x, int64_t n, int64_t dim, const float* weight, const float* bias,
                float eps, float* y, ThreadPool& pool);

@@ -30,7 +30,8 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
 }
 
 TEST(VisionOps, LayerNormRowsAndChannels) {
-  const int64_t n = 5, dim = 37;
+  for (const int64_t dim : {37, 128}) {  // 128: whole vectors, the AVX-512 path where present
+  const int64_t n = 5;
   auto x = test::gaussian(n * dim, 1, 3.0f);
   for (auto& v : x) v += 2.0f;  // a mean far from 0 checks the centring
   const auto w = test::gaussian(dim, 2), b = test::gaussian(dim, 3);
@@ -56,6 +57,7 @@ TEST(VisionOps, LayerNormRowsAndChannels) {
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < dim; ++i) refc[i * n + r] = ref[r * dim + i];
   EXPECT_LT(max_abs_diff(yc, refc), 2e-5);
+  }
 }
 
 TEST(VisionOps, SimdGeluErfMatchesLibm) {
