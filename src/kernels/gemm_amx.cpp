@@ -76,22 +76,52 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i high_halve
   return (__m512i)_mm512_cvtne2ps_pbh(_mm512_castsi512_ps(second), _mm512_castsi512_ps(first));
 }
 
-// Rows [row0, row0 + 32·blocks) of x, k chunks [chunk0, chunk0 + chunks), into `blocks` packed A
-// blocks of `chunks` chunks each (rows ≥ n and k ≥ in read as zero).
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_a(const float* x, int64_t ldx, int64_t n, int64_t in,
-                                                        int64_t chunk0, int64_t chunks, int64_t row0, int64_t blocks,
-                                                        uint16_t* dst) {
+// The left-hand operand's values k0 .. k0 + 31 of row `row`, as a pointer and how many of them
+// exist (the rest read as zero; 0 or a null pointer: all zero). Rows: a matrix in memory.
+struct MatrixRows {
+  const float* x;
+  int64_t ldx, n, in;
+  const float* chunk(int64_t row, int64_t k0, int64_t& valid) const {
+    valid = row < n ? std::min<int64_t>(kChunk, in - k0) : 0;
+    return row < n ? x + row * ldx + k0 : nullptr;
+  }
+};
+
+// Patches: row p is output pixel p of a convolution over a channel-last map, its values the
+// receptive field in (ky, kx, c) order, read where they lie (no copies). Needs C % 32 == 0, so
+// that a chunk of 32 stays within one tap.
+struct PatchRows {
+  AmxConvInput in;
+  int64_t ow, pixels;
+  const float* chunk(int64_t row, int64_t k0, int64_t& valid) const {
+    valid = 0;
+    if (row >= pixels) return nullptr;
+    const int64_t tap = k0 / in.channels, c0 = k0 % in.channels;
+    const int64_t ky = tap / in.kernel_w, kx = tap % in.kernel_w;
+    const int64_t iy = row / ow * in.stride - in.pad + ky, ix = row % ow * in.stride - in.pad + kx;
+    if (iy < 0 || iy >= in.h || ix < 0 || ix >= in.w) return nullptr;
+    valid = kChunk;
+    return in.x + (iy * in.w + ix) * in.channels + c0;
+  }
+};
+
+// Rows [row0, row0 + 32·blocks) of the source, k chunks [chunk0, chunk0 + chunks), into `blocks`
+// packed A blocks of `chunks` chunks each.
+template <typename Source>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_a(const Source& source, int64_t chunk0, int64_t chunks,
+                                                                   int64_t row0, int64_t blocks, uint16_t* dst) {
   for (int64_t b = 0; b < blocks; ++b) {
     uint16_t* block = dst + b * chunks * kParts * 2 * kTileElems;
     for (int64_t r = 0; r < kBlock; ++r) {
       const int64_t row = row0 + b * kBlock + r;
-      const float* src = row < n ? x + row * ldx : nullptr;
       for (int64_t c = 0; c < chunks; ++c) {
-        const int64_t k0 = (chunk0 + c) * kChunk, valid = src ? std::min<int64_t>(kChunk, in - k0) : 0;
+        int64_t valid = 0;
+        const float* src = source.chunk(row, (chunk0 + c) * kChunk, valid);
+        if (!src) valid = 0;
         const __mmask16 m0 = __mmask16(valid >= 16 ? 0xFFFF : (1u << std::max<int64_t>(valid, 0)) - 1);
         const __mmask16 m1 = __mmask16(valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
-        const Split16 lo = split16(_mm512_maskz_loadu_ps(m0, src ? src + k0 : nullptr));
-        const Split16 hi = split16(_mm512_maskz_loadu_ps(m1, src ? src + k0 + 16 : nullptr));
+        const Split16 lo = split16(_mm512_maskz_loadu_ps(m0, src));
+        const Split16 hi = split16(_mm512_maskz_loadu_ps(m1, src ? src + 16 : nullptr));
         for (int p = 0; p < kParts; ++p)
           _mm512_storeu_si512(block + tile_index(c, p, int(r / 16)) * kTileElems + (r % 16) * kChunk,
                               high_halves(lo.part[p], hi.part[p]));
@@ -286,8 +316,9 @@ void pack_all_b(const PanelView& b, uint16_t* dst, ThreadPool& pool) {
   });
 }
 
-// y = x · B for B packed by pack_all_b (in × out).
-void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp, int64_t in, int64_t out, float* y,
+// y = A · B for A's rows from `source` (n × in) and B packed by pack_all_b (in × out).
+template <typename Source>
+void multiply_packed(const Source& source, int64_t n, const uint16_t* bp, int64_t in, int64_t out, float* y,
                      int64_t ldy, ThreadPool& pool, GemmEpilogue epilogue = {}) {
   const int64_t chunks = chunks_of(in), block_elems = b_block_elems(in);
   const int64_t col_blocks = (out + kBlock - 1) / kBlock, row_blocks = (n + kBlock - 1) / kBlock;
@@ -324,7 +355,7 @@ void multiply_packed(const float* x, int64_t ldx, int64_t n, const uint16_t* bp,
       const int64_t cb0 = part * col_blocks / col_parts, cb1 = (part + 1) * col_blocks / col_parts;
       for (int64_t chunk0 = 0; chunk0 < chunks; chunk0 += slab_chunks) {
         const int64_t slab = std::min(slab_chunks, chunks - chunk0);
-        pack_a(x, ldx, n, in, chunk0, slab, rb0 * kBlock, rbs, packed_a);
+        pack_a(source, chunk0, slab, rb0 * kBlock, rbs, packed_a);
         for (int64_t cb = cb0; cb < cb1; ++cb)
           for (int64_t rb = 0; rb < rbs; ++rb) {
             const int64_t row = (rb0 + rb) * kBlock, col = cb * kBlock;
@@ -350,7 +381,7 @@ void gemm_amx(const float* x, int64_t ldx, int64_t n, const PanelView& b, float*
   thread_local HugePageBuffer packed_b;  // the caller's, shared by the pool's threads
   uint16_t* const bp = packed_b.get((b.out + kBlock - 1) / kBlock * b_block_elems(b.in));
   pack_all_b(b, bp, pool);
-  multiply_packed(x, ldx, n, bp, b.in, b.out, y, ldy, pool, epilogue);
+  multiply_packed(MatrixRows{x, ldx, n, b.in}, n, bp, b.in, b.out, y, ldy, pool, epilogue);
 }
 
 void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool) {
@@ -362,7 +393,16 @@ void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool) {
 
 void gemm_amx_packed(const float* x, int64_t ldx, int64_t n, const AmxPackedB& b, float* y, int64_t ldy,
                      ThreadPool& pool, GemmEpilogue epilogue) {
-  multiply_packed(x, ldx, n, b.data.data(), b.in, b.out, y, ldy, pool, epilogue);
+  multiply_packed(MatrixRows{x, ldx, n, b.in}, n, b.data.data(), b.in, b.out, y, ldy, pool, epilogue);
+}
+
+void conv_amx_packed(const AmxConvInput& in, const AmxPackedB& b, float* y, ThreadPool& pool, GemmEpilogue epilogue) {
+  if (in.channels % kChunk != 0 || b.in != in.channels * in.kernel_h * in.kernel_w)
+    throw Error("conv_amx_packed: " + std::to_string(in.channels) + " channels do not fit a " + std::to_string(b.in) +
+                "-deep weight in chunks of 32");
+  const int64_t oh = (in.h + 2 * in.pad - in.kernel_h) / in.stride + 1;
+  const int64_t ow = (in.w + 2 * in.pad - in.kernel_w) / in.stride + 1;
+  multiply_packed(PatchRows{in, ow, oh * ow}, oh * ow, b.data.data(), b.in, b.out, y, b.out, pool, epilogue);
 }
 
 #else
@@ -378,6 +418,7 @@ void pack_amx_b(const PanelView&, AmxPackedB&, ThreadPool&) { no_amx(); }
 void gemm_amx_packed(const float*, int64_t, int64_t, const AmxPackedB&, float*, int64_t, ThreadPool&, GemmEpilogue) {
   no_amx();
 }
+void conv_amx_packed(const AmxConvInput&, const AmxPackedB&, float*, ThreadPool&, GemmEpilogue) { no_amx(); }
 
 #endif
 

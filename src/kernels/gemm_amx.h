@@ -32,6 +32,16 @@ void pack_amx_b(const PanelView& b, AmxPackedB& packed, ThreadPool& pool);
 void gemm_amx_packed(const float* x, int64_t ldx, int64_t n, const AmxPackedB& b, float* y, int64_t ldy,
                      ThreadPool& pool, GemmEpilogue epilogue = {});
 
+// A convolution as that GEMM without copying patches: y [H'·W', out] (channel-last) from the
+// channel-last map x [h, w, channels] and the weight packed as [out, (ky, kx, c)]. The left-hand
+// blocks are split straight from the map (zero outside it). channels must be a multiple of 32.
+struct AmxConvInput {
+  const float* x;
+  int64_t h, w, channels;
+  int64_t kernel_h, kernel_w, stride, pad;  // zero padding
+};
+void conv_amx_packed(const AmxConvInput& in, const AmxPackedB& b, float* y, ThreadPool& pool, GemmEpilogue epilogue = {});
+
 // The exact split used above, exposed for tests: hi + mid + lo == a for finite a whose parts
 // stay normal.
 struct Bf16Parts {

@@ -580,6 +580,10 @@ void conv2d(const float* x, int64_t channels, int64_t h, int64_t w, const Tensor
       const std::vector<float> wf = reordered.empty() ? tensor_to_f32(weight) : std::move(reordered);
       PackedOperand packed;
       pack_operand(wf.data(), patch, 1, out_ch, patch, packed, pool);
+      if (!packed.amx.data.empty() && in_last && channels % 32 == 0) {  // AMX reads the patches in place
+        conv_amx_packed({x, h, w, channels, s.kernel_h, s.kernel_w, s.stride, s.pad}, packed.amx, y, pool, epilogue);
+        return;
+      }
       int64_t band = std::max<int64_t>(1, (int64_t(256) << 10) / std::max<int64_t>(1, ow * patch));
       // With AMX (the weight split into BF16 parts once) a band holds at least 256 pixels: every
       // band reads the whole weight.

@@ -150,6 +150,9 @@ TEST(VisionOps, Conv2dMatchesDirectDefinition) {
       {3, 4, 8, 8, {2, 3, 2, 0, 1}},      // non-square kernel
       {16, 64, 23, 21, {3, 3, 1, 1, 1}},  // 144-deep patches, 64 outputs: the AMX GEMM where present
       {3, 32, 37, 41, {3, 3, 2, 1, 1}},   // an RGB stem (27 taps, 32 outputs): direct where AVX-512 is
+      // Channels in whole chunks of 32 from a channel-last map: with AMX the patches are read in
+      // place (TinyViT's second stem conv; a neck-like 3×3).
+      {32, 64, 19, 17, {3, 3, 2, 1, 1}}, {64, 96, 9, 11, {3, 3, 1, 1, 1}},
   };
   for (const Case& cs : cases) {
     const auto x = test::gaussian(size_t(cs.c * cs.h * cs.w), 5);
