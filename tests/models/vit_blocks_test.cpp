@@ -1,0 +1,72 @@
+// The shared ViT blocks: a Linear layer packed at load, and the GELU MLP with it (whole, and in row
+// chunks through both layers), against a double-precision definition.
+#include "models/vit_blocks.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kernels/vision_ops.h"
+#include "random_util.h"
+
+namespace edgerun {
+namespace {
+
+Tensor weight_tensor(const std::vector<float>& v, int64_t out, int64_t in) {
+  Tensor t;
+  t.name = "w";
+  t.dtype = DType::F32;
+  t.shape = {out, in};
+  t.data = reinterpret_cast<const uint8_t*>(v.data());
+  t.nbytes = v.size() * sizeof(float);
+  return t;
+}
+
+// out (+)= GELU(x·W1ᵀ + b1)·W2ᵀ + b2 in double.
+std::vector<double> mlp_reference(const std::vector<float>& x, int64_t n, int64_t in, int64_t hidden,
+                                  const std::vector<float>& w1, const std::vector<float>& b1, const std::vector<float>& w2,
+                                  const std::vector<float>& b2, const std::vector<float>& start) {
+  std::vector<double> y(start.begin(), start.end()), h(static_cast<size_t>(hidden));
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t j = 0; j < hidden; ++j) {
+      double a = b1[size_t(j)];
+      for (int64_t k = 0; k < in; ++k) a += double(x[size_t(r * in + k)]) * w1[size_t(j * in + k)];
+      h[size_t(j)] = 0.5 * a * (1 + std::erf(a / std::sqrt(2.0)));
+    }
+    for (int64_t o = 0; o < in; ++o) {
+      double a = b2[size_t(o)];
+      for (int64_t j = 0; j < hidden; ++j) a += h[size_t(j)] * w2[size_t(o * hidden + j)];
+      y[size_t(r * in + o)] += a;
+    }
+  }
+  return y;
+}
+
+TEST(VitBlocks, PackedGeluMlpMatchesTheDefinitionWholeAndInRowChunks) {
+  ThreadPool pool(test::max_threads());
+  const int64_t in = 96, hidden = 160;
+  const auto w1 = test::gaussian(size_t(hidden * in), 1, 0.1f), w2 = test::gaussian(size_t(in * hidden), 2, 0.1f);
+  const auto b1 = test::gaussian(size_t(hidden), 3), b2 = test::gaussian(size_t(in), 4);
+  const Tensor t1 = weight_tensor(w1, hidden, in), t2 = weight_tensor(w2, in, hidden);
+  LinearLayer plain1{&t1, b1, nullptr}, plain2{&t2, b2, nullptr};
+  LinearLayer packed1 = plain1, packed2 = plain2;
+  packed1.pack(pool);
+  packed2.pack(pool);
+  // 100 rows: one call per layer; 700 rows: chunks of 256 through both layers (the last short).
+  for (const int64_t n : {100, 700}) {
+    const auto x = test::gaussian(size_t(n * in), 5);
+    const auto start = test::gaussian(size_t(n * in), 6);
+    const std::vector<double> ref = mlp_reference(x, n, in, hidden, w1, b1, w2, b2, start);
+    for (const bool packed : {false, true}) {
+      std::vector<float> y = start;
+      gelu_mlp(packed ? packed1 : plain1, packed ? packed2 : plain2, GeluKind::kErf, x.data(), n, y.data(), pool,
+               /*accumulate=*/true);
+      double err = 0;
+      for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
+      EXPECT_LT(err, 2e-5) << n << " rows, packed " << packed;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace edgerun
