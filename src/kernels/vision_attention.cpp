@@ -268,27 +268,28 @@ WindowHead small_window_kernel(int64_t, int64_t) { return nullptr; }
 
 }  // namespace
 
-void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int64_t heads, int64_t head_dim, float scale,
+void windowed_attention(const WindowedQkv& in, int64_t height, int64_t width, int64_t window, int64_t heads, int64_t head_dim, float scale,
                         float* out, ThreadPool& pool, const AttentionBias* bias) {
-  const int64_t per_side = (side + window - 1) / window, N = window * window, C = heads * head_dim;
+  const int64_t across = (width + window - 1) / window, down = (height + window - 1) / window;
+  const int64_t N = window * window, C = heads * head_dim;
   if (const WindowHead kernel = small_window_kernel(N, head_dim)) {
-    pool.parallel_for(per_side * per_side, [&](int64_t w0, int64_t w1, int) {
+    pool.parallel_for(down * across, [&](int64_t w0, int64_t w1, int) {
       thread_local AlignedVector<float> buffer(size_t(64 * kMaxFusedWindow + 4 * kMaxFusedWindow));
       float *kt = buffer.data(), *s = kt + 64 * kMaxFusedWindow;  // Kᵀ of one head; four rows of scores
       WindowRows rows;
       for (int64_t win = w0; win < w1; ++win) {
-        const int64_t wy = win / per_side, wx = win % per_side;
+        const int64_t wy = win / across, wx = win % across;
         rows.nk = N;
         rows.nq = 0;
         for (int64_t t = 0; t < N; ++t) {
           const int64_t y = wy * window + t / window, x = wx * window + t % window;
-          const bool inside = y < side && x < side;
-          const int64_t row = (y * side + x) * in.stride;
+          const bool inside = y < height && x < width;
+          const int64_t row = (y * width + x) * in.stride;
           rows.k[t] = inside ? in.k + row : in.pad_k;
           rows.v[t] = inside ? in.v + row : in.pad_v;
           if (!inside) continue;
           rows.q[rows.nq] = in.q + row;
-          rows.o[rows.nq] = out + (y * side + x) * C;
+          rows.o[rows.nq] = out + (y * width + x) * C;
           rows.qpos[rows.nq++] = t;
         }
         for (int64_t h = 0; h < heads; ++h) kernel(rows, h * in.head_stride, h * head_dim, h, scale, bias, kt, s);
@@ -296,21 +297,21 @@ void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int
     });
     return;
   }
-  pool.parallel_for(per_side * per_side, [&](int64_t w0, int64_t w1, int) {
+  pool.parallel_for(down * across, [&](int64_t w0, int64_t w1, int) {
     thread_local ThreadPool serial(1);
     thread_local std::vector<float> buffers;  // q, k, v, out of one window, [N, C] each
     buffers.resize(size_t(4 * N * C));
     float *q = buffers.data(), *k = q + N * C, *v = k + N * C, *o = v + N * C;
     for (int64_t win = w0; win < w1; ++win) {
-      const int64_t wy = win / per_side, wx = win % per_side;
+      const int64_t wy = win / across, wx = win % across;
       // Every position is a key (padding included); only the rows × cols inside the grid are
       // queries, packed densely (an edge window of SAM's 64² grid has 8 of its 14 rows inside).
-      const int64_t rows = std::min(window, side - wy * window), cols = std::min(window, side - wx * window);
+      const int64_t rows = std::min(window, height - wy * window), cols = std::min(window, width - wx * window);
       for (int64_t r = 0; r < window; ++r)
         for (int64_t c = 0; c < window; ++c) {
           const int64_t y = wy * window + r, x = wx * window + c, t = r * window + c;
           const bool inside = r < rows && c < cols;
-          const int64_t row = (y * side + x) * in.stride;
+          const int64_t row = (y * width + x) * in.stride;
           for (int64_t h = 0; h < heads; ++h) {
             const int64_t at = h * in.head_stride;
             if (inside) std::copy_n(in.q + row + at, head_dim, q + (r * cols + c) * C + h * head_dim);
@@ -325,7 +326,7 @@ void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int
       attention_full({q, C}, {k, C}, {v, C}, rows * cols, N, heads, head_dim, scale, o, serial,
                      bias ? &window_bias : nullptr);
       for (int64_t r = 0; r < rows; ++r)
-        std::copy_n(o + r * cols * C, cols * C, out + ((wy * window + r) * side + wx * window) * C);
+        std::copy_n(o + r * cols * C, cols * C, out + ((wy * window + r) * width + wx * window) * C);
     }
   });
 }

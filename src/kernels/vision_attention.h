@@ -22,19 +22,19 @@ void attention_full(AttentionRows q, AttentionRows k, AttentionRows v, int64_t n
                     int64_t heads, int64_t head_dim, float scale, float* out, ThreadPool& pool,
                     const AttentionBias* bias = nullptr);
 
-// Windowed attention (SAM's ViT, TinyViT): the side × side grid is cut into window × window
+// Windowed attention (SAM's ViT, TinyViT): the height × width grid is cut into window × window
 // squares, padded at the bottom and right to whole windows, and each window attends within
 // itself. Head h of token t's query is q[t·stride + h·head_stride …] (likewise k, v); a padding
 // token's key and value are pad_k / pad_v (with the same head layout): padding takes part as
 // keys only (its outputs would be dropped, so they are not computed). Rows of the bias callback
 // count within the whole window. Windows are independent tasks, each computed serially.
-// out: [side², heads·head_dim].
+// out: [height·width, heads·head_dim].
 struct WindowedQkv {
   const float *q, *k, *v;
   int64_t stride, head_stride;
   const float *pad_k, *pad_v;
 };
-void windowed_attention(const WindowedQkv& in, int64_t side, int64_t window, int64_t heads, int64_t head_dim, float scale,
-                        float* out, ThreadPool& pool, const AttentionBias* bias = nullptr);
+void windowed_attention(const WindowedQkv& in, int64_t height, int64_t width, int64_t window, int64_t heads,
+                        int64_t head_dim, float scale, float* out, ThreadPool& pool, const AttentionBias* bias = nullptr);
 
 }  // namespace edgerun

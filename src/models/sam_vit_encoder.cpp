@@ -101,7 +101,7 @@ void SamVitEncoder::attend(const Block& b, bool global, const float* x, float* o
   } else {
     const AttentionBias rel_pos = relative_position_bias(b.rel_h, b.rel_w, cfg_.window, hd);
     const float* pad = b.qkv_b.data();
-    windowed_attention({q, q + C, q + 2 * C, 3 * C, hd, pad + C, pad + 2 * C}, G, cfg_.window, cfg_.heads, hd, scale,
+    windowed_attention({q, q + C, q + 2 * C, 3 * C, hd, pad + C, pad + 2 * C}, G, G, cfg_.window, cfg_.heads, hd, scale,
                        att.get(), pool, &rel_pos);
   }
   linear(att.get(), n, *b.proj, b.proj_b.data(), out, pool, {.accumulate = true});

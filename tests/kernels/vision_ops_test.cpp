@@ -312,35 +312,37 @@ TEST(VisionOps, TransposeOfAMapWithPartialTiles) {
 // fused projection writes them.
 TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
   ThreadPool pool(test::max_threads());
-  struct Case { int64_t side, S, heads, hd; };
+  struct Case { int64_t height, width, S, heads, hd; };
   // Head size 8 goes through the gathered windows row by row; 7×7 and 14×14 windows with heads of
-  // 16-64 through the fused kernel (edge windows with 6 of 7 or 2 of 14 rows inside); 17×17 ones
-  // (289 positions) through the gathered windows and the GEMMs.
-  for (const Case cs : {Case{10, 4, 2, 8}, Case{20, 7, 3, 16}, Case{14, 7, 2, 32}, Case{30, 14, 2, 32},
-                        Case{30, 14, 1, 64}, Case{20, 17, 2, 16}}) {
-  const int64_t side = cs.side, S = cs.S, heads = cs.heads, hd = cs.hd, C = heads * hd, per_side = (side + S - 1) / S, N = S * S;
-  const auto qkv = test::gaussian(size_t(side * side * 3 * C), 31);
+  // 16-64 through the fused kernel (edge windows with 6 of 7 or 2 of 14 rows inside, a band of
+  // 3 rows as TinyViT's tiles have); 17×17 ones (289 positions) through the gathered windows and
+  // the GEMMs.
+  for (const Case cs : {Case{10, 10, 4, 2, 8}, Case{20, 20, 7, 3, 16}, Case{14, 14, 7, 2, 32}, Case{3, 23, 7, 2, 32},
+                        Case{30, 30, 14, 2, 32}, Case{30, 30, 14, 1, 64}, Case{20, 20, 17, 2, 16}}) {
+  const int64_t height = cs.height, width = cs.width, S = cs.S, heads = cs.heads, hd = cs.hd, C = heads * hd;
+  const int64_t down = (height + S - 1) / S, across = (width + S - 1) / S, N = S * S;
+  const auto qkv = test::gaussian(size_t(height * width * 3 * C), 31);
   const auto pad = test::gaussian(size_t(3 * C), 32);
   const float scale = 0.3f;
   const AttentionBias bias = [&](int64_t h, int64_t r, const float* q, float* s) {
     for (int64_t j = 0; j < N; ++j) s[j] += 0.2f * float((h + r + j) % 3) + 0.1f * q[0];
   };
-  std::vector<float> out(size_t(side * side * C), -7.0f);
+  std::vector<float> out(size_t(height * width * C), -7.0f);
   windowed_attention({qkv.data(), qkv.data() + hd, qkv.data() + 2 * hd, 3 * C, 3 * hd, pad.data() + hd, pad.data() + 2 * hd},
-                     side, S, heads, hd, scale, out.data(), pool, &bias);
+                     height, width, S, heads, hd, scale, out.data(), pool, &bias);
   std::vector<double> ref(out.size());
   // Row t of window (wy, wx), part 0/1/2 (q/k/v), head h: the token's or the padding's.
   const auto at = [&](int64_t wy, int64_t wx, int64_t t, int part, int64_t h) {
     const int64_t y = wy * S + t / S, x = wx * S + t % S;
-    const float* row = y < side && x < side ? qkv.data() + (y * side + x) * 3 * C : pad.data();
+    const float* row = y < height && x < width ? qkv.data() + (y * width + x) * 3 * C : pad.data();
     return row + h * 3 * hd + part * hd;
   };
-  for (int64_t wy = 0; wy < per_side; ++wy)
-    for (int64_t wx = 0; wx < per_side; ++wx)
+  for (int64_t wy = 0; wy < down; ++wy)
+    for (int64_t wx = 0; wx < across; ++wx)
       for (int64_t h = 0; h < heads; ++h)
         for (int64_t r = 0; r < N; ++r) {
           const int64_t y = wy * S + r / S, x = wx * S + r % S;
-          if (y >= side || x >= side) continue;
+          if (y >= height || x >= width) continue;
           std::vector<double> s(static_cast<size_t>(N));
           double mx = -1e300, sum = 0;
           for (int64_t j = 0; j < N; ++j) {
@@ -353,10 +355,10 @@ TEST(VisionOps, WindowedAttentionMatchesPerWindowDefinition) {
           for (int64_t e = 0; e < hd; ++e) {
             double acc = 0;
             for (int64_t j = 0; j < N; ++j) acc += s[size_t(j)] / sum * at(wy, wx, j, 2, h)[e];
-            ref[size_t((y * side + x) * C + h * hd + e)] = acc;
+            ref[size_t((y * width + x) * C + h * hd + e)] = acc;
           }
         }
-  EXPECT_LT(max_abs_diff(out, ref), 2e-5) << "side " << side << ", window " << S;
+  EXPECT_LT(max_abs_diff(out, ref), 2e-5) << height << "x" << width << ", window " << S;
   }
 }
 
