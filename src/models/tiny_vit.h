@@ -74,11 +74,13 @@ class TinyVitEncoder : public SamImageEncoder {
                    bool gelu = false, MapLayout in = MapLayout::kChannelLast) const;
   // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.
   struct BlockScratch {
-    std::unique_ptr<float[]> normed;  // LayerNorm outputs
-    std::vector<float> conv_out;      // swapped with the tokens after the local conv
+    std::unique_ptr<float[]> normed, qkv, attended;  // the last two only where attention is not tiled
+    std::vector<float> conv_out;                     // swapped with the tokens after the local conv
   };
   void run_block(const Stage& s, const Block& b, std::vector<float>& tokens, BlockScratch& scratch, ThreadPool& pool) const;
-  // The block's attention half (norm, qkv, windowed attention, projection + residual) on tokens.
+  // The block's attention half (norm, qkv, windowed attention, projection + residual) on tokens,
+  // tile by tile where the stage's grid is large (see the definition).
+  static bool tiled_attention(const Stage& s);
   void run_attention(const Stage& s, const Block& b, float* tokens, BlockScratch& scratch, ThreadPool& pool) const;
   // One MBConv on x [H·H, C] → y [H·H, C], a few rows at a time (see the definition).
   void run_mbconv(const MbConv& m, const float* x, int64_t channels, int64_t H, float* y, ThreadPool& pool) const;
