@@ -125,8 +125,7 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
       b.attn_norm_b = tensor_to_f32(w_.get(bp + "attn.norm.bias"), C);
       b.qkv = load_linear(w_, bp + "attn.qkv", 3 * C, C);
       b.proj = load_linear(w_, bp + "attn.proj", C, C);
-      b.mlp_norm_w = tensor_to_f32(w_.get(bp + "mlp.norm.weight"), C);
-      b.mlp_norm_b = tensor_to_f32(w_.get(bp + "mlp.norm.bias"), C);
+      b.mlp_norm = load_layernorm(w_, bp + "mlp.norm", C, cfg_.layer_norm_eps);
       b.fc1 = load_linear(w_, bp + "mlp.fc1", -1, C);
       b.fc2 = load_linear(w_, bp + "mlp.fc2", C, b.fc1.out());
       for (LinearLayer* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) l->pack(serial);
@@ -172,10 +171,8 @@ void TinyVitEncoder::run_block(const Stage& s, const Block& b, std::vector<float
   // Local conv (depthwise, with its BatchNorm) on the token grid; it replaces the tokens.
   run_conv_bn(b.local_conv, tokens.data(), C, H, H, scratch.conv_out.data(), pool);
   tokens.swap(scratch.conv_out);
-  // MLP.
-  float* normed = scratch.normed.get();
-  layernorm(tokens.data(), P, C, b.mlp_norm_w.data(), b.mlp_norm_b.data(), float(cfg_.layer_norm_eps), normed, pool);
-  gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, normed, P, tokens.data(), pool, /*accumulate=*/true);  // + residual
+  // MLP on the normed tokens, + residual (in place).
+  gelu_mlp(b.fc1, b.fc2, GeluKind::kErf, tokens.data(), P, tokens.data(), pool, /*accumulate=*/true, &b.mlp_norm);
 }
 
 // The attention half is per token (norm, projections) or per window. On a small grid it runs as

@@ -45,7 +45,8 @@ class TinyVitEncoder : public SamImageEncoder {
     std::vector<float> shift;
   };
   struct Block {  // one TinyViT block
-    std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
+    std::vector<float> attn_norm_w, attn_norm_b;
+    LayerNormLayer mlp_norm;
     LinearLayer qkv, proj, fc1, fc2;  // packed at load
     std::vector<float> bias;  // [heads, window², window²] attention bias, expanded from the table
     std::vector<float> pad_qkv;  // [3·dim] the projections of a padding token (zero before the norm)

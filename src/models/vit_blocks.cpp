@@ -43,25 +43,38 @@ LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, i
 }
 
 void gelu_mlp(const LinearLayer& fc1, const LinearLayer& fc2, GeluKind gelu, const float* x, int64_t n, float* out,
-              ThreadPool& pool, bool accumulate) {
+              ThreadPool& pool, bool accumulate, const LayerNormLayer* norm) {
   const Activation activation = gelu == GeluKind::kErf ? Activation(gelu_erf) : Activation(gelu_tanh);
-  // With both weights packed, chunks of rows go through both layers on one thread: the hidden
-  // rows (4× the width) stay in L2 instead of making a round trip through memory. A chunk is
-  // one row group of the AMX GEMM, so the weights are read as often as unchunked.
+  const int64_t in = fc1.in();
+  // With both weights packed, chunks of rows go through the norm and both layers on one thread:
+  // the normed and hidden rows stay in L2 instead of making round trips through memory. A chunk
+  // is one row group of the AMX GEMM, so the weights are read as often as unchunked.
   constexpr int64_t kChunkRows = 256;
   if (fc1.packed && fc2.packed && n >= 2 * kChunkRows) {
     const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
     pool.parallel_for(chunks, [&](int64_t c0, int64_t c1, int) {
       thread_local ThreadPool serial(1);
-      thread_local AlignedVector<float> hidden;
-      hidden.resize(size_t(kChunkRows * fc1.out()));
+      thread_local AlignedVector<float> buffer;
+      buffer.resize(size_t(kChunkRows * (fc1.out() + (norm ? in : 0))));
+      float *hidden = buffer.data(), *normed = hidden + kChunkRows * fc1.out();
       for (int64_t c = c0; c < c1; ++c) {
         const int64_t r0 = c * kChunkRows, rows = std::min(kChunkRows, n - r0);
-        fc1.apply(x + r0 * fc1.in(), rows, hidden.data(), serial, {.activation = activation});
-        fc2.apply(hidden.data(), rows, out + r0 * fc2.out(), serial, {.accumulate = accumulate});
+        const float* rows_in = x + r0 * in;
+        if (norm) {  // before out's rows (maybe x's) are written below
+          layernorm(rows_in, rows, in, norm->weight.data(), norm->bias.data(), norm->eps, normed);
+          rows_in = normed;
+        }
+        fc1.apply(rows_in, rows, hidden, serial, {.activation = activation});
+        fc2.apply(hidden, rows, out + r0 * fc2.out(), serial, {.accumulate = accumulate});
       }
     }, 1);
     return;
+  }
+  std::unique_ptr<float[]> normed;  // fully written by the norm
+  if (norm) {
+    normed.reset(new float[size_t(n * in)]);
+    norm->apply(x, n, normed.get(), pool);
+    x = normed.get();
   }
   const std::unique_ptr<float[]> hidden(new float[size_t(n * fc1.out())]);  // fully written by fc1
   fc1.apply(x, n, hidden.get(), pool, {.activation = activation});  // GELU on each tile as it lands

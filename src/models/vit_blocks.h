@@ -41,9 +41,10 @@ struct LayerNormLayer {
 LayerNormLayer load_layernorm(const WeightStore& w, const std::string& prefix, int64_t dim, double eps);
 
 enum class GeluKind { kErf, kTanh };
-// fc2(gelu(fc1(x))) for n rows → out [n, fc2.out()]; with accumulate, added to out (a residual).
+// fc2(gelu(fc1(norm(x)))) for n rows → out [n, fc2.out()]; with accumulate, added to out (a
+// residual; out may then be x itself). norm: a LayerNorm applied to x first, or null.
 void gelu_mlp(const LinearLayer& fc1, const LinearLayer& fc2, GeluKind gelu, const float* x, int64_t n, float* out,
-              ThreadPool& pool, bool accumulate = false);
+              ThreadPool& pool, bool accumulate = false, const LayerNormLayer* norm = nullptr);
 
 // A patch convolution (kernel = stride = patch, with bias) over an image [3, h, w], written as
 // tokens [(h/patch)·(w/patch), out_channels] row-major over the patch grid.

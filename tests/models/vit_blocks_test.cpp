@@ -1,5 +1,6 @@
 // The shared ViT blocks: a Linear layer packed at load, and the GELU MLP with it (whole, and in row
-// chunks through both layers), against a double-precision definition.
+// chunks through both layers; with a LayerNorm first, in place), against a double-precision
+// definition.
 #include "models/vit_blocks.h"
 
 #include <gtest/gtest.h>
@@ -64,6 +65,28 @@ TEST(VitBlocks, PackedGeluMlpMatchesTheDefinitionWholeAndInRowChunks) {
       double err = 0;
       for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
       EXPECT_LT(err, 2e-5) << n << " rows, packed " << packed;
+    }
+    // With a LayerNorm first, in place on the residual stream (out is x): x + MLP(LN(x)).
+    LayerNormLayer norm{test::gaussian(size_t(in), 7), test::gaussian(size_t(in), 8), 1e-5f};
+    std::vector<float> normed(x.size());
+    for (int64_t r = 0; r < n; ++r) {
+      double mean = 0, var = 0;
+      for (int64_t k = 0; k < in; ++k) mean += x[size_t(r * in + k)];
+      mean /= double(in);
+      for (int64_t k = 0; k < in; ++k) var += (x[size_t(r * in + k)] - mean) * (x[size_t(r * in + k)] - mean);
+      var /= double(in);
+      for (int64_t k = 0; k < in; ++k)
+        normed[size_t(r * in + k)] = float((x[size_t(r * in + k)] - mean) / std::sqrt(var + 1e-5) * norm.weight[size_t(k)] +
+                                           norm.bias[size_t(k)]);
+    }
+    const std::vector<double> ref_normed = mlp_reference(normed, n, in, hidden, w1, b1, w2, b2, x);
+    for (const bool packed : {false, true}) {
+      std::vector<float> y = x;
+      gelu_mlp(packed ? packed1 : plain1, packed ? packed2 : plain2, GeluKind::kErf, y.data(), n, y.data(), pool,
+               /*accumulate=*/true, &norm);
+      double err = 0;
+      for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref_normed[i]));
+      EXPECT_LT(err, 5e-5) << n << " rows, normed in place, packed " << packed;
     }
   }
 }
