@@ -371,8 +371,8 @@ void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, co
 // of the AVX-512 path below.)
 EDGERUN_MULTIVERSION
 void depthwise_row_channels_last_portable(const float* const* rows, int64_t channels, int64_t h, int64_t w,
-                                 const float* taps, const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow,
-                                 float* yr) {
+                                          const float* taps, const float* bias, const Conv2dShape& s, int64_t oy,
+                                          int64_t ow, float* yr) {
   const int64_t C = channels;
   for (int64_t ox = 0; ox < ow; ++ox) {
     float* yp = yr + ox * C;

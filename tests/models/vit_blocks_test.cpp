@@ -53,19 +53,23 @@ TEST(VitBlocks, PackedGeluMlpMatchesTheDefinitionWholeAndInRowChunks) {
   LinearLayer packed1 = plain1, packed2 = plain2;
   packed1.pack(pool);
   packed2.pack(pool);
+  // Runs the MLP unpacked and packed on y (starting from `start`) and compares with `ref`.
+  const auto check = [&](const float* x, int64_t n, std::vector<float> start, const std::vector<double>& ref,
+                         const LayerNormLayer* norm, double tolerance, const char* what) {
+    for (const bool packed : {false, true}) {
+      std::vector<float> y = start;
+      gelu_mlp(packed ? packed1 : plain1, packed ? packed2 : plain2, GeluKind::kErf, x ? x : y.data(), n, y.data(), pool,
+               /*accumulate=*/true, norm);
+      double err = 0;
+      for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
+      EXPECT_LT(err, tolerance) << n << " rows, " << what << ", packed " << packed;
+    }
+  };
   // 100 rows: one call per layer; 700 rows: chunks of 256 through both layers (the last short).
   for (const int64_t n : {100, 700}) {
     const auto x = test::gaussian(size_t(n * in), 5);
     const auto start = test::gaussian(size_t(n * in), 6);
-    const std::vector<double> ref = mlp_reference(x, n, in, hidden, w1, b1, w2, b2, start);
-    for (const bool packed : {false, true}) {
-      std::vector<float> y = start;
-      gelu_mlp(packed ? packed1 : plain1, packed ? packed2 : plain2, GeluKind::kErf, x.data(), n, y.data(), pool,
-               /*accumulate=*/true);
-      double err = 0;
-      for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
-      EXPECT_LT(err, 2e-5) << n << " rows, packed " << packed;
-    }
+    check(x.data(), n, start, mlp_reference(x, n, in, hidden, w1, b1, w2, b2, start), nullptr, 2e-5, "added to a residual");
     // With a LayerNorm first, in place on the residual stream (out is x): x + MLP(LN(x)).
     LayerNormLayer norm{test::gaussian(size_t(in), 7), test::gaussian(size_t(in), 8), 1e-5f};
     std::vector<float> normed(x.size());
@@ -79,15 +83,7 @@ TEST(VitBlocks, PackedGeluMlpMatchesTheDefinitionWholeAndInRowChunks) {
         normed[size_t(r * in + k)] = float((x[size_t(r * in + k)] - mean) / std::sqrt(var + 1e-5) * norm.weight[size_t(k)] +
                                            norm.bias[size_t(k)]);
     }
-    const std::vector<double> ref_normed = mlp_reference(normed, n, in, hidden, w1, b1, w2, b2, x);
-    for (const bool packed : {false, true}) {
-      std::vector<float> y = x;
-      gelu_mlp(packed ? packed1 : plain1, packed ? packed2 : plain2, GeluKind::kErf, y.data(), n, y.data(), pool,
-               /*accumulate=*/true, &norm);
-      double err = 0;
-      for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref_normed[i]));
-      EXPECT_LT(err, 5e-5) << n << " rows, normed in place, packed " << packed;
-    }
+    check(nullptr, n, x, mlp_reference(normed, n, in, hidden, w1, b1, w2, b2, x), &norm, 2e-5, "normed in place");
   }
 }
 
