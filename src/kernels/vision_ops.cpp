@@ -366,80 +366,80 @@ void depthwise_conv2d(const float* x, int64_t channels, int64_t h, int64_t w, co
   }, 8);
 }
 
-// One output row of a channel-last depthwise convolution: each pixel's C channels at once. x holds
-// row iy of the map at rows[iy] (only the rows the output row reaches are read). (The reference
-// of the AVX-512 path below.)
-EDGERUN_MULTIVERSION
-void depthwise_row_channels_last_portable(const float* const* rows, int64_t channels, int64_t h, int64_t w,
-                                          const float* taps, const float* bias, const Conv2dShape& s, int64_t oy,
-                                          int64_t ow, float* yr) {
-  const int64_t C = channels;
-  for (int64_t ox = 0; ox < ow; ++ox) {
-    float* yp = yr + ox * C;
-    for (int64_t c = 0; c < C; ++c) yp[c] = bias ? bias[c] : 0.0f;
-    for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
-      const int64_t iy = oy * s.stride - s.pad + ky;
-      if (iy < 0 || iy >= h) continue;
-      for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
-        const int64_t ix = ox * s.stride - s.pad + kx;
-        if (ix < 0 || ix >= w) continue;
-        const float* xp = rows[iy] + ix * C;
-        const float* tp = taps + (ky * s.kernel_w + kx) * C;
-        for (int64_t c = 0; c < C; ++c) yp[c] += tp[c] * xp[c];
-      }
-    }
-  }
-}
-
-
-#if defined(__x86_64__)
-// NV vectors of channels [c0, c0 + 16·NV) of one output pixel: the sums stay in registers across
-// the taps (the portable loop reads and writes the output once per tap).
-template <int NV>
-__attribute__((target("avx512f"))) inline void depthwise_pixel_block(const float* const* rows, int64_t C,
-                                                                      int64_t h, int64_t w, const float* taps,
-                                                                      const float* bias, const Conv2dShape& s,
-                                                                      int64_t oy, int64_t ox, int64_t c0, float* yp) {
-  __m512 acc[NV];
-  for (int v = 0; v < NV; ++v) acc[v] = bias ? _mm512_loadu_ps(bias + c0 + 16 * v) : _mm512_setzero_ps();
+// The taps of output pixel (oy, ox) that land inside the map: input pixel x[t] (its C channels,
+// from rows: rows[iy] is input row iy) against tap weights w[t] ([C], from taps [tap][C]).
+// Returns how many (at most kernel_h·kernel_w; x and w hold that many).
+int64_t inside_taps(const float* const* rows, int64_t C, int64_t h, int64_t w, const float* taps, const Conv2dShape& s,
+                    int64_t oy, int64_t ox, const float** x, const float** weights) {
+  int64_t n = 0;
   for (int64_t ky = 0; ky < s.kernel_h; ++ky) {
     const int64_t iy = oy * s.stride - s.pad + ky;
     if (iy < 0 || iy >= h) continue;
     for (int64_t kx = 0; kx < s.kernel_w; ++kx) {
       const int64_t ix = ox * s.stride - s.pad + kx;
       if (ix < 0 || ix >= w) continue;
-      const float* xp = rows[iy] + ix * C + c0;
-      const float* tp = taps + (ky * s.kernel_w + kx) * C + c0;
-      for (int v = 0; v < NV; ++v) acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(tp + 16 * v), _mm512_loadu_ps(xp + 16 * v), acc[v]);
+      x[n] = rows[iy] + ix * C;
+      weights[n++] = taps + (ky * s.kernel_w + kx) * C;
     }
   }
+  return n;
+}
+
+// One output row of a channel-last depthwise convolution: each pixel's C channels at once, input
+// row iy at rows[iy] (only the rows the output row reaches are read). tap_x / tap_w: room for
+// kernel_h·kernel_w pointers. (The reference of the AVX-512 path below.)
+EDGERUN_MULTIVERSION
+void depthwise_row_channels_last_portable(const float* const* rows, int64_t C, int64_t h, int64_t w, const float* taps,
+                                          const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow, float* yr,
+                                          const float** tap_x, const float** tap_w) {
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    float* yp = yr + ox * C;
+    for (int64_t c = 0; c < C; ++c) yp[c] = bias ? bias[c] : 0.0f;
+    const int64_t n = inside_taps(rows, C, h, w, taps, s, oy, ox, tap_x, tap_w);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t c = 0; c < C; ++c) yp[c] += tap_w[t][c] * tap_x[t][c];
+  }
+}
+
+#if defined(__x86_64__)
+// NV vectors of channels [c0, c0 + 16·NV) of one output pixel over its n inside taps: the sums
+// stay in registers across the taps (the portable loop reads and writes the output once per tap).
+template <int NV>
+__attribute__((target("avx512f"))) inline void depthwise_pixel_block(const float* const* tap_x, const float* const* tap_w,
+                                                                      int64_t n, const float* bias, int64_t c0, float* yp) {
+  __m512 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = bias ? _mm512_loadu_ps(bias + c0 + 16 * v) : _mm512_setzero_ps();
+  for (int64_t t = 0; t < n; ++t)
+    for (int v = 0; v < NV; ++v)
+      acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(tap_w[t] + c0 + 16 * v), _mm512_loadu_ps(tap_x[t] + c0 + 16 * v), acc[v]);
   for (int v = 0; v < NV; ++v) _mm512_storeu_ps(yp + c0 + 16 * v, acc[v]);
 }
 
-__attribute__((target("avx512f"))) void depthwise_row_channels_last_avx512(const float* const* rows,
-                                                                           int64_t C, int64_t h, int64_t w,
-                                                                           const float* taps, const float* bias,
+__attribute__((target("avx512f"))) void depthwise_row_channels_last_avx512(const float* const* rows, int64_t C, int64_t h,
+                                                                           int64_t w, const float* taps, const float* bias,
                                                                            const Conv2dShape& s, int64_t oy, int64_t ow,
-                                                                           float* yr) {
+                                                                           float* yr, const float** tap_x,
+                                                                           const float** tap_w) {
   for (int64_t ox = 0; ox < ow; ++ox) {
     float* yp = yr + ox * C;
+    const int64_t n = inside_taps(rows, C, h, w, taps, s, oy, ox, tap_x, tap_w);
     int64_t c0 = 0;
-    for (; c0 + 64 <= C; c0 += 64) depthwise_pixel_block<4>(rows, C, h, w, taps, bias, s, oy, ox, c0, yp);
-    for (; c0 < C; c0 += 16) depthwise_pixel_block<1>(rows, C, h, w, taps, bias, s, oy, ox, c0, yp);
+    for (; c0 + 64 <= C; c0 += 64) depthwise_pixel_block<4>(tap_x, tap_w, n, bias, c0, yp);
+    for (; c0 < C; c0 += 16) depthwise_pixel_block<1>(tap_x, tap_w, n, bias, c0, yp);
   }
 }
 #endif
 
 // The AVX-512 path where the CPU has it and the channels are whole vectors.
-void depthwise_row_channels_last(const float* const* rows, int64_t channels, int64_t h, int64_t w,
-                                 const float* taps, const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow,
-                                 float* yr) {
+void depthwise_row_channels_last(const float* const* rows, int64_t channels, int64_t h, int64_t w, const float* taps,
+                                 const float* bias, const Conv2dShape& s, int64_t oy, int64_t ow, float* yr,
+                                 const float** tap_x, const float** tap_w) {
 #if defined(__x86_64__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   if (avx512 && channels % 16 == 0)
-    return depthwise_row_channels_last_avx512(rows, channels, h, w, taps, bias, s, oy, ow, yr);
+    return depthwise_row_channels_last_avx512(rows, channels, h, w, taps, bias, s, oy, ow, yr, tap_x, tap_w);
 #endif
-  depthwise_row_channels_last_portable(rows, channels, h, w, taps, bias, s, oy, ow, yr);
+  depthwise_row_channels_last_portable(rows, channels, h, w, taps, bias, s, oy, ow, yr, tap_x, tap_w);
 }
 
 }  // namespace
@@ -653,9 +653,10 @@ void depthwise_rows_channels_last(const float* const* rows, int64_t channels, in
                                   const float* taps, const float* bias, const Conv2dShape& s, int64_t row_begin,
                                   int64_t row_end, float* y, Activation activation) {
   const int64_t ow = conv_output_size(w, s.kernel_w, s.stride, s.pad);
+  std::vector<const float*> tap_x(size_t(s.kernel_h * s.kernel_w)), tap_w(tap_x.size());
   for (int64_t oy = row_begin; oy < row_end; ++oy) {
     float* row = y + (oy - row_begin) * ow * channels;
-    depthwise_row_channels_last(rows, channels, h, w, taps, bias, s, oy, ow, row);
+    depthwise_row_channels_last(rows, channels, h, w, taps, bias, s, oy, ow, row, tap_x.data(), tap_w.data());
     if (activation) activation(row, ow * channels);
   }
 }
