@@ -15,7 +15,7 @@ namespace {
 // What is left to malloc (under 1 MiB) stays in the heap: glibc otherwise gives the top of the
 // heap back to the system whenever 128 KiB or more of it is free, and per-image buffers of a few
 // hundred KiB then fault their pages in again on every image.
-const bool kHeapKept = [] {
+[[maybe_unused]] const bool kHeapKept = [] {
   mallopt(M_MMAP_THRESHOLD, int(edgerun::LargeBlockCache::kMinSize));
   mallopt(M_TRIM_THRESHOLD, 64 << 20);
   return true;

@@ -1,17 +1,17 @@
 #include "kernels/vision_attention.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/aligned_vector.h"
+#include "kernels/fast_math.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/simd.h"
-#include "kernels/fast_math.h"
 
-#include <cmath>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif

@@ -128,7 +128,8 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
       b.mlp_norm = load_layernorm(w_, bp + "mlp.norm", C, cfg_.layer_norm_eps);
       b.fc1 = load_linear(w_, bp + "mlp.fc1", -1, C);
       b.fc2 = load_linear(w_, bp + "mlp.fc2", C, b.fc1.out());
-      for (LinearLayer* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) l->pack(serial);
+      for (LinearLayer* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2})  // quantized weights keep the matmul path
+        if (!dtype_is_quantized(l->weight->dtype)) l->pack(serial);
       b.local_conv = conv_bn(bp + "local_conv", 3, 1, 1, true);
       // The bias table has one entry per distinct (|Δy|, |Δx|) between two window positions,
       // numbered in the order pairs are first met (row-major over both positions).
