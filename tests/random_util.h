@@ -1,10 +1,13 @@
-// Deterministic random data for kernel tests and benchmarks.
+// Deterministic random data for kernel tests and benchmarks, and F32 tensor views of it.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
+
+#include "core/tensor.h"
 
 namespace edgerun::test {
 
@@ -15,6 +18,17 @@ inline std::vector<float> gaussian(size_t n, uint32_t seed, float scale = 1.0f) 
   std::vector<float> v(n);
   for (float& x : v) x = d(rng);
   return v;
+}
+
+// An F32 tensor viewing v (which must outlive it).
+inline Tensor f32_tensor(const std::vector<float>& v, std::vector<int64_t> shape, const char* name = "w") {
+  Tensor t;
+  t.name = name;
+  t.dtype = DType::F32;
+  t.shape = std::move(shape);
+  t.data = reinterpret_cast<const uint8_t*>(v.data());
+  t.nbytes = v.size() * sizeof(float);
+  return t;
 }
 
 // Threads for kernel tests: 2, or EDGERUN_TEST_THREADS (scripts/test-arm.sh sets 1: qemu-user

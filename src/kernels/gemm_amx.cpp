@@ -77,7 +77,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i high_halve
 }
 
 // The left-hand operand's values k0 .. k0 + 31 of row `row`, as a pointer and how many of them
-// exist (the rest read as zero; 0 or a null pointer: all zero). Rows: a matrix in memory.
+// exist (the rest read as zero; null, with valid 0: all zero). Rows: a matrix in memory.
 struct MatrixRows {
   const float* x;
   int64_t ldx, n, in;
@@ -117,7 +117,6 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_a(const Source&
       for (int64_t c = 0; c < chunks; ++c) {
         int64_t valid = 0;
         const float* src = source.chunk(row, (chunk0 + c) * kChunk, valid);
-        if (!src) valid = 0;
         const __mmask16 m0 = __mmask16(valid >= 16 ? 0xFFFF : (1u << std::max<int64_t>(valid, 0)) - 1);
         const __mmask16 m1 = __mmask16(valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
         const Split16 lo = split16(_mm512_maskz_loadu_ps(m0, src));

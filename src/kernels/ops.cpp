@@ -101,18 +101,19 @@ void softmax(float* x, int64_t n) {
   softmax_portable(x, n);
 }
 
-void softmax_rows(float* x, int64_t rows, int64_t n) {
+void softmax_rows(float* x, int64_t rows, int64_t n, int64_t stride) {
   if (n <= 0) return;
+  if (stride < 0) stride = n;
 #if defined(__x86_64__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   if (avx512) {
     int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) softmax_avx512<4>(x + r * n, n, n);
-    for (; r < rows; ++r) softmax_avx512<1>(x + r * n, n, n);
+    for (; r + 4 <= rows; r += 4) softmax_avx512<4>(x + r * stride, stride, n);
+    for (; r < rows; ++r) softmax_avx512<1>(x + r * stride, stride, n);
     return;
   }
 #endif
-  for (int64_t r = 0; r < rows; ++r) softmax_portable(x + r * n, n);
+  for (int64_t r = 0; r < rows; ++r) softmax_portable(x + r * stride, n);
 }
 
 EDGERUN_MULTIVERSION

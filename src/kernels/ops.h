@@ -12,8 +12,9 @@ void silu_mul(float* gate, const float* up, int64_t n);
 
 // In-place softmax of x[0..n): subtract max, exp, normalise.
 void softmax(float* x, int64_t n);
-// softmax of each of `rows` consecutive rows of n values (several rows in flight at once).
-void softmax_rows(float* x, int64_t rows, int64_t n);
+// softmax of the first n values of each of `rows` rows `stride` apart (stride < 0: n, i.e.
+// consecutive rows), several rows in flight at once.
+void softmax_rows(float* x, int64_t rows, int64_t n, int64_t stride = -1);
 // The portable loop softmax's SIMD paths are tested against.
 void softmax_portable(float* x, int64_t n);
 // A softmax over each of `groups` consecutive runs of n values, the exps computed across runs

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "core/aligned_vector.h"
-#include "kernels/fast_math.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_amx.h"
 #include "kernels/matmul.h"
@@ -20,9 +19,9 @@ namespace edgerun {
 
 namespace {
 
-// Windows of at most this many positions take the fused window kernel (TinyViT's 7×7 and 14×14,
-// SAM's 14×14).
-constexpr int64_t kMaxFusedWindow = 256;
+// Windows of at most this many positions, heads of at most this many dimensions take the fused
+// window kernel (TinyViT's 7×7 and 14×14, SAM's 14×14).
+constexpr int64_t kMaxFusedWindow = 256, kMaxFusedHeadDim = 64;
 
 // Below this many queries attention goes row by row (SAM's decoder has 5–9 prompt tokens).
 constexpr int64_t kFewQueries = 16;
@@ -127,6 +126,10 @@ struct WindowRows {
   int64_t nk = 0, nq = 0;
 };
 
+// One head of one window: (rows, offset of the head in the input rows, in the output rows, head,
+// scale, bias, Kᵀ buffer, scores buffer).
+using WindowHead = void (*)(const WindowRows&, int64_t, int64_t, int64_t, float, const AttentionBias*, float*, float*);
+
 #if defined(__x86_64__)
 // The 64-bit halves of each 128-bit lane of a and b: the low ones (a's, then b's), or the high.
 __attribute__((target("avx512f"))) inline __m512 low_pairs(__m512 a, __m512 b) {
@@ -186,10 +189,9 @@ __attribute__((target("avx512f"))) inline void window_scores(const float* const 
 
 // One head of a window of at most 256 positions, head_dim = 16·V, on AVX-512: Kᵀ in one
 // [head_dim][keys] block (by 16×16 register transposes), then four queries at a time — their
-// scores a block of 64 keys at a time in registers, the bias and a softmax over the row, and 4×V
-// output vectors accumulated from the value rows where they lie; normalising by the sum comes
-// last, on the output. The GEMM path's gathers, packing and calls cost more than these products
-// at window sizes (7×7, 14×14).
+// scores a block of 64 keys at a time in registers, the bias and a softmax over the rows, and 4×V
+// output vectors accumulated from the value rows where they lie. The GEMM path's gathers,
+// packing and calls cost more than these products at window sizes (7×7, 14×14).
 template <int V>
 __attribute__((target("avx512f"))) void window_head_avx512(const WindowRows& w, int64_t in_off, int64_t out_off,
                                                            int64_t head, float scale, const AttentionBias* bias,
@@ -203,7 +205,6 @@ __attribute__((target("avx512f"))) void window_head_avx512(const WindowRows& w, 
       transpose16x16(block);
       for (int i = 0; i < 16; ++i) _mm512_store_ps(kt + (16 * c + i) * stride + j0, block[i]);
     }
-  const __mmask16 last = __mmask16(nk % 16 == 0 ? 0xFFFF : (1u << (nk % 16)) - 1);  // of the last vector
   const __m512 vscale = _mm512_set1_ps(scale);
   for (int64_t r0 = 0; r0 < w.nq; r0 += 4) {
     const int64_t rows = std::min<int64_t>(4, w.nq - r0);
@@ -214,22 +215,7 @@ __attribute__((target("avx512f"))) void window_head_avx512(const WindowRows& w, 
     for (; j0 < stride; j0 += 16) window_scores<V, 1>(q, kt, stride, j0, vscale, s);
     if (bias)
       for (int64_t r = 0; r < rows; ++r) (*bias)(head, w.qpos[r0 + r], q[r], s + r * stride);
-    __m512 inv_sum[4];
-    for (int r = 0; r < 4; ++r) {
-      float* sr = s + r * stride;
-      __m512 mx = _mm512_set1_ps(-INFINITY);
-      for (int64_t c = 0; c < vectors; ++c)
-        mx = _mm512_mask_max_ps(mx, c + 1 < vectors ? __mmask16(0xFFFF) : last, mx, _mm512_load_ps(sr + 16 * c));
-      const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-      __m512 sum = _mm512_setzero_ps();
-      for (int64_t c = 0; c < vectors; ++c) {
-        const __m512 e = _mm512_maskz_mov_ps(c + 1 < vectors ? __mmask16(0xFFFF) : last,
-                                             exp_approx16(_mm512_sub_ps(_mm512_load_ps(sr + 16 * c), m)));
-        _mm512_store_ps(sr + 16 * c, e);
-        sum = _mm512_add_ps(sum, e);
-      }
-      inv_sum[r] = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    }
+    softmax_rows(s, rows, nk, stride);  // the short group's repeated rows need none
     __m512 o[4][V];
     for (auto& row : o)
       for (__m512& a : row) a = _mm512_setzero_ps();
@@ -243,14 +229,12 @@ __attribute__((target("avx512f"))) void window_head_avx512(const WindowRows& w, 
     }
     for (int r = 0; r < 4; ++r)  // constant indices keep o in registers
       if (r < rows)
-        for (int c = 0; c < V; ++c) _mm512_storeu_ps(w.o[r0 + r] + out_off + 16 * c, _mm512_mul_ps(o[r][c], inv_sum[r]));
+        for (int c = 0; c < V; ++c) _mm512_storeu_ps(w.o[r0 + r] + out_off + 16 * c, o[r][c]);
   }
 }
 
-using WindowHead = void (*)(const WindowRows&, int64_t, int64_t, int64_t, float, const AttentionBias*, float*, float*);
-
 // The kernel for this head size, or null where the window or the CPU does not suit it.
-WindowHead small_window_kernel(int64_t window_positions, int64_t head_dim) {
+WindowHead fused_window_kernel(int64_t window_positions, int64_t head_dim) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   if (!avx512 || window_positions > kMaxFusedWindow) return nullptr;
   switch (head_dim) {
@@ -262,20 +246,19 @@ WindowHead small_window_kernel(int64_t window_positions, int64_t head_dim) {
   }
 }
 #else
-using WindowHead = void (*)(const WindowRows&, int64_t, int64_t, int64_t, float, const AttentionBias*, float*, float*);
-WindowHead small_window_kernel(int64_t, int64_t) { return nullptr; }
+WindowHead fused_window_kernel(int64_t, int64_t) { return nullptr; }
 #endif
 
 }  // namespace
 
-void windowed_attention(const WindowedQkv& in, int64_t height, int64_t width, int64_t window, int64_t heads, int64_t head_dim, float scale,
-                        float* out, ThreadPool& pool, const AttentionBias* bias) {
+void windowed_attention(const WindowedQkv& in, int64_t height, int64_t width, int64_t window, int64_t heads,
+                        int64_t head_dim, float scale, float* out, ThreadPool& pool, const AttentionBias* bias) {
   const int64_t across = (width + window - 1) / window, down = (height + window - 1) / window;
   const int64_t N = window * window, C = heads * head_dim;
-  if (const WindowHead kernel = small_window_kernel(N, head_dim)) {
+  if (const WindowHead kernel = fused_window_kernel(N, head_dim)) {
     pool.parallel_for(down * across, [&](int64_t w0, int64_t w1, int) {
-      thread_local AlignedVector<float> buffer(size_t(64 * kMaxFusedWindow + 4 * kMaxFusedWindow));
-      float *kt = buffer.data(), *s = kt + 64 * kMaxFusedWindow;  // Kᵀ of one head; four rows of scores
+      thread_local AlignedVector<float> buffer(size_t((kMaxFusedHeadDim + 4) * kMaxFusedWindow));
+      float *kt = buffer.data(), *s = kt + kMaxFusedHeadDim * kMaxFusedWindow;  // Kᵀ; four score rows
       WindowRows rows;
       for (int64_t win = w0; win < w1; ++win) {
         const int64_t wy = win / across, wx = win % across;

@@ -121,8 +121,7 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
       }
       Block b;
       const int64_t C = s.dim, N = s.window * s.window;
-      b.attn_norm_w = tensor_to_f32(w_.get(bp + "attn.norm.weight"), C);
-      b.attn_norm_b = tensor_to_f32(w_.get(bp + "attn.norm.bias"), C);
+      b.attn_norm = load_layernorm(w_, bp + "attn.norm", C, cfg_.layer_norm_eps);
       b.qkv = load_linear(w_, bp + "attn.qkv", 3 * C, C);
       b.proj = load_linear(w_, bp + "attn.proj", C, C);
       b.mlp_norm = load_layernorm(w_, bp + "mlp.norm", C, cfg_.layer_norm_eps);
@@ -147,7 +146,7 @@ TinyVitEncoder::TinyVitEncoder(const TinyVitConfig& config, const WeightStore& w
         for (int64_t k = 0; k < N * N; ++k) b.bias[size_t(h * N * N + k)] = table[size_t(h * int64_t(offsets.size()) + index[size_t(k)])];
       // A window's padding is zero before the attention's LayerNorm, which maps it to the norm's bias.
       b.pad_qkv.resize(size_t(3 * C));
-      b.qkv.apply(b.attn_norm_b.data(), 1, b.pad_qkv.data(), serial);
+      b.qkv.apply(b.attn_norm.bias.data(), 1, b.pad_qkv.data(), serial);
       s.blocks.push_back(std::move(b));
     }
     if (si + 1 < cfg_.embed_dims.size()) {
@@ -190,14 +189,14 @@ bool TinyVitEncoder::tiled_attention(const Stage& s) {
 void TinyVitEncoder::run_attention(const Stage& s, const Block& b, float* tokens, BlockScratch& scratch,
                                    ThreadPool& pool) const {
   const int64_t C = s.dim, H = s.resolution, P = H * H, N = s.window * s.window, hd = C / s.heads;
-  const float eps = float(cfg_.layer_norm_eps), scale = 1.0f / std::sqrt(float(hd));
+  const float scale = 1.0f / std::sqrt(float(hd));
   const AttentionBias bias = [&](int64_t head, int64_t row, const float*, float* scores) {
     add_inplace(scores, b.bias.data() + (head * N + row) * N, N);
   };
   const float* pad = b.pad_qkv.data();  // the fused projection holds [q, k, v] head after head
   if (!tiled_attention(s)) {
     float *normed = scratch.normed.get(), *qkv = scratch.qkv.get(), *att = scratch.attended.get();
-    layernorm(tokens, P, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, normed, pool);
+    b.attn_norm.apply(tokens, P, normed, pool);
     b.qkv.apply(normed, P, qkv, pool);
     windowed_attention({qkv, qkv + hd, qkv + 2 * hd, 3 * C, 3 * hd, pad + hd, pad + 2 * hd}, H, H, s.window, s.heads, hd,
                        scale, att, pool, &bias);
@@ -219,7 +218,7 @@ void TinyVitEncoder::run_attention(const Stage& s, const Block& b, float* tokens
       const int64_t rows = std::min(s.window, H - y0), cols = std::min(tile_windows * s.window, H - x0), n = rows * cols;
       for (int64_t r = 0; r < rows; ++r) {
         const float* src = tokens + ((y0 + r) * H + x0) * C;
-        layernorm(src, cols, C, b.attn_norm_w.data(), b.attn_norm_b.data(), eps, normed + r * cols * C);
+        layernorm(src, cols, C, b.attn_norm.weight.data(), b.attn_norm.bias.data(), b.attn_norm.eps, normed + r * cols * C);
         std::copy_n(src, cols * C, res + r * cols * C);
       }
       b.qkv.apply(normed, n, qkv, serial);
@@ -295,7 +294,7 @@ void TinyVitEncoder::encode(const float* image, float* out, ThreadPool& pool) co
       const int64_t P_C = P * s.dim;
       // Whole-grid buffers (fully written before being read); the tiled attention keeps its own.
       const bool tiled = tiled_attention(s);
-      BlockScratch scratch{std::unique_ptr<float[]>(new float[size_t(P_C)]),
+      BlockScratch scratch{std::unique_ptr<float[]>(tiled ? nullptr : new float[size_t(P_C)]),
                            std::unique_ptr<float[]>(tiled ? nullptr : new float[size_t(3 * P_C)]),
                            std::unique_ptr<float[]>(tiled ? nullptr : new float[size_t(P_C)]), std::vector<float>(size_t(P_C))};
       for (const Block& b : s.blocks) run_block(s, b, x, scratch, pool);

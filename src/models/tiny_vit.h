@@ -45,8 +45,7 @@ class TinyVitEncoder : public SamImageEncoder {
     std::vector<float> shift;
   };
   struct Block {  // one TinyViT block
-    std::vector<float> attn_norm_w, attn_norm_b;
-    LayerNormLayer mlp_norm;
+    LayerNormLayer attn_norm, mlp_norm;
     LinearLayer qkv, proj, fc1, fc2;  // packed at load
     std::vector<float> bias;  // [heads, window², window²] attention bias, expanded from the table
     std::vector<float> pad_qkv;  // [3·dim] the projections of a padding token (zero before the norm)
@@ -75,7 +74,7 @@ class TinyVitEncoder : public SamImageEncoder {
                    bool gelu = false, MapLayout in = MapLayout::kChannelLast) const;
   // Per-token buffers of one stage's blocks, allocated once per stage and never zero-filled.
   struct BlockScratch {
-    std::unique_ptr<float[]> normed, qkv, attended;  // the last two only where attention is not tiled
+    std::unique_ptr<float[]> normed, qkv, attended;  // only where attention is not tiled
     std::vector<float> conv_out;                     // swapped with the tokens after the local conv
   };
   void run_block(const Stage& s, const Block& b, std::vector<float>& tokens, BlockScratch& scratch, ThreadPool& pool) const;

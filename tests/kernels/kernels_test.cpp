@@ -77,6 +77,12 @@ TEST(Kernels, RowSoftmaxIsASoftmaxPerRow) {
       softmax_rows(a.data(), rows, n);
       for (int64_t r = 0; r < rows; ++r) softmax_portable(b.data() + r * n, n);
       for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6f * (1 + b[i])) << n << " x " << rows;
+      // Rows n + 64 apart: the values between them are left alone.
+      const int64_t stride = n + 64;
+      std::vector<float> c = gaussian(size_t(stride * rows), uint32_t(5 * n + rows)), d = c;
+      softmax_rows(c.data(), rows, n, stride);
+      for (int64_t r = 0; r < rows; ++r) softmax_portable(d.data() + r * stride, n);
+      for (size_t i = 0; i < c.size(); ++i) ASSERT_NEAR(c[i], d[i], 1e-6f * (1 + std::fabs(d[i]))) << n << " x " << rows;
     }
 }
 

@@ -12,15 +12,7 @@
 namespace edgerun {
 namespace {
 
-Tensor f32_tensor(const std::vector<float>& v, std::vector<int64_t> shape, const char* name = "w") {
-  Tensor t;
-  t.name = name;
-  t.dtype = DType::F32;
-  t.shape = std::move(shape);
-  t.data = reinterpret_cast<const uint8_t*>(v.data());
-  t.nbytes = v.size() * sizeof(float);
-  return t;
-}
+using test::f32_tensor;
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
   EXPECT_EQ(a.size(), b.size());

@@ -13,16 +13,6 @@
 namespace edgerun {
 namespace {
 
-Tensor weight_tensor(const std::vector<float>& v, int64_t out, int64_t in) {
-  Tensor t;
-  t.name = "w";
-  t.dtype = DType::F32;
-  t.shape = {out, in};
-  t.data = reinterpret_cast<const uint8_t*>(v.data());
-  t.nbytes = v.size() * sizeof(float);
-  return t;
-}
-
 // out (+)= GELU(x·W1ᵀ + b1)·W2ᵀ + b2 in double.
 std::vector<double> mlp_reference(const std::vector<float>& x, int64_t n, int64_t in, int64_t hidden,
                                   const std::vector<float>& w1, const std::vector<float>& b1, const std::vector<float>& w2,
@@ -48,7 +38,7 @@ TEST(VitBlocks, PackedGeluMlpMatchesTheDefinitionWholeAndInRowChunks) {
   const int64_t in = 96, hidden = 160;
   const auto w1 = test::gaussian(size_t(hidden * in), 1, 0.1f), w2 = test::gaussian(size_t(in * hidden), 2, 0.1f);
   const auto b1 = test::gaussian(size_t(hidden), 3), b2 = test::gaussian(size_t(in), 4);
-  const Tensor t1 = weight_tensor(w1, hidden, in), t2 = weight_tensor(w2, in, hidden);
+  const Tensor t1 = test::f32_tensor(w1, {hidden, in}), t2 = test::f32_tensor(w2, {in, hidden});
   LinearLayer plain1{&t1, b1, nullptr}, plain2{&t2, b2, nullptr};
   LinearLayer packed1 = plain1, packed2 = plain2;
   packed1.pack(pool);
